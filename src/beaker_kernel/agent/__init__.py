@@ -1,0 +1,1 @@
+"""The LLM agent of a context. Importing this package does not import archytas."""

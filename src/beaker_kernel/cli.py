@@ -1,0 +1,27 @@
+"""The ``beaker`` command."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args else "serve"
+    if command == "serve":
+        from .service.app import BeakerServiceApp
+
+        BeakerServiceApp.launch_instance(argv=args)
+    elif command == "kernel":
+        from .kernel import main as kernel_main
+
+        kernel_main(args)
+    elif command in ("-h", "--help", "help"):
+        print(
+            "usage: beaker serve [server options]   run the Beaker service (API + websockets)\n"
+            "       beaker kernel -f FILE           run one Beaker kernel (front ends do this)\n"
+            "Run 'beaker serve --help-all' for every service option."
+        )
+    else:
+        print(f"beaker: unknown command {command!r}; try 'beaker --help'", file=sys.stderr)
+        raise SystemExit(2)

@@ -1,0 +1,94 @@
+"""Procedures: Jinja templates of code, one folder per subkernel language.
+
+A context's procedures live in ``<context folder>/procedures/<language>/<name>.jinja``;
+shared ones in the package's ``procedures/<language>/``. A context's own template wins
+over a shared one of the same name. Templates render code, so there is no HTML
+autoescaping, and a variable the caller did not pass is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..errors import ProcedureNotFoundError, ProcedureRenderError
+
+SUFFIX = ".jinja"
+
+#: Shared procedures shipped with the package (``procedures/`` at the repository top).
+SHARED_PROCEDURES = Path(__file__).resolve().parent.parent / "bundled" / "procedures"
+
+
+def _json_filter(value: Any) -> str:
+    """``{{ value | tojson }}`` without HTML escaping: a JSON literal for any language."""
+    return json.dumps(value)
+
+
+def _julia_literal(value: Any) -> str:
+    """A Julia literal: JSON, with ``$`` escaped so strings do not interpolate."""
+    return json.dumps(value).replace("$", "\\$")
+
+
+class ProcedureSet:
+    """The procedures one context has for one language."""
+
+    def __init__(self, language: str, folders: list[Path]) -> None:
+        self.language = language
+        self.folders = [folder / language for folder in folders]
+        self.environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(f) for f in self.folders if f.is_dir()]),
+            autoescape=False,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.environment.filters["tojson"] = _json_filter
+        self.environment.filters["julia_literal"] = _julia_literal
+
+    def names(self) -> list[str]:
+        """Names of the procedures available (without the ``.jinja`` suffix)."""
+        found: set[str] = set()
+        for folder in self.folders:
+            if folder.is_dir():
+                found.update(
+                    p.name[: -len(SUFFIX)]
+                    for p in folder.iterdir()
+                    if p.name.endswith(SUFFIX) and not p.name.startswith("_")
+                )
+        return sorted(found)
+
+    def has(self, name: str) -> bool:
+        return any((folder / f"{name}{SUFFIX}").is_file() for folder in self.folders)
+
+    def render(self, name: str, **variables: Any) -> str:
+        """The code of procedure ``name`` rendered with ``variables``."""
+        try:
+            template = self.environment.get_template(f"{name}{SUFFIX}")
+        except jinja2.TemplateNotFound as e:
+            raise ProcedureNotFoundError(
+                f"No procedure {name!r} for language {self.language!r} "
+                f"(available: {', '.join(self.names()) or 'none'})"
+            ) from e
+        try:
+            return template.render(**variables)
+        except jinja2.UndefinedError as e:
+            raise ProcedureRenderError(
+                f"Procedure {name!r} ({self.language}) needs a value that was not given: {e.message}"
+            ) from e
+        except jinja2.TemplateError as e:
+            raise ProcedureRenderError(f"Procedure {name!r} ({self.language}) is broken: {e}") from e
+
+
+def languages_in(folder: Path) -> set[str]:
+    """Languages a ``procedures`` folder has templates for."""
+    if not folder.is_dir():
+        return set()
+    return {
+        child.name
+        for child in folder.iterdir()
+        if child.is_dir() and any(p.name.endswith(SUFFIX) for p in child.iterdir())
+    }

@@ -1,0 +1,931 @@
+"""The Beaker kernel process: an asyncio proxy between a front end and one subkernel.
+
+Message flow::
+
+    front end ──shell/control/stdin (ROUTER)──▶ BeakerKernel ──DEALER──▶ subkernel
+    front end ◀──────────iopub (PUB)────────── BeakerKernel ◀───SUB──── subkernel
+
+Forwarded messages keep their frames; only the signature changes (see :mod:`.wire`).
+The identity frames of a front-end request travel to the subkernel with it, and the
+subkernel's reply carries them back, so replies and ``input_request``\\ s route to the
+right front end without a lookup. Requests Beaker answers itself (context messages,
+actions, ``llm_request``) are found in a table from message type to handler, like
+ipykernel's ``shell_handlers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import zmq
+import zmq.asyncio
+from jupyter_client.session import Session
+from traitlets import Bool, Float, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from . import __version__
+from .errors import (
+    BeakerError,
+    MessageError,
+    ProcedureFailedError,
+    SubkernelDiedError,
+    SubkernelStartError,
+)
+from .launchers import LocalLauncher, ServiceLauncher, SubkernelHandle, SubkernelLauncher
+from .subkernels import Subkernel, get_subkernel, load_subkernels
+from .wire import DELIM, Frames, InvalidSignature, Request, encode
+
+if TYPE_CHECKING:
+    from .contexts.base import BeakerContext
+    from .contexts.registry import ContextRegistry
+
+log = logging.getLogger("beaker_kernel")
+
+Handler = Callable[[Request], Awaitable[None]]
+
+#: Shell message types of the Jupyter protocol, always forwarded to the subkernel.
+STANDARD_SHELL_TYPES = frozenset(
+    {
+        "execute_request",
+        "inspect_request",
+        "complete_request",
+        "history_request",
+        "is_complete_request",
+        "comm_info_request",
+        "kernel_info_request",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+    }
+)
+
+
+@dataclass
+class PendingRequest:
+    """A front-end request forwarded to the subkernel and not answered yet."""
+
+    channel: str
+    idents: list[bytes]
+    header: dict[str, Any]
+
+
+@dataclass
+class InternalResult:
+    """What one internal execution produced in the subkernel."""
+
+    stdout: str = ""
+    stderr: str = ""
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    reply: dict[str, Any] | None = None
+
+
+@dataclass
+class _InternalExecution:
+    future: asyncio.Future[InternalResult]
+    link: SubkernelLink
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    reply: dict[str, Any] | None = None
+    idle: bool = False
+
+    def finish_if_done(self) -> None:
+        if self.reply is not None and self.idle and not self.future.done():
+            self.future.set_result(
+                InternalResult(
+                    stdout="".join(self.stdout),
+                    stderr="".join(self.stderr),
+                    displays=self.displays,
+                    error=self.error,
+                    reply=self.reply,
+                )
+            )
+
+
+class SubkernelLink:
+    """The ZMQ sockets Beaker uses to talk to one subkernel."""
+
+    def __init__(self, context: zmq.asyncio.Context, handle: SubkernelHandle) -> None:
+        info = handle.connection_info
+        self.handle = handle
+        self.session = Session(
+            key=_as_bytes(info.get("key", b"")),
+            signature_scheme=info.get("signature_scheme", "hmac-sha256"),
+            username="beaker",
+        )
+        # shell and stdin share one identity: the subkernel sends input_request to the
+        # identity of the shell request's sender.
+        identity = uuid.uuid4().bytes
+        self.shell = context.socket(zmq.DEALER)
+        self.stdin = context.socket(zmq.DEALER)
+        self.control = context.socket(zmq.DEALER)
+        self.iopub = context.socket(zmq.SUB)
+        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        for sock in (self.shell, self.stdin):
+            sock.setsockopt(zmq.IDENTITY, identity)
+        for sock in (self.shell, self.stdin, self.control, self.iopub):
+            sock.setsockopt(zmq.LINGER, 0)
+        self.monitor = self.shell.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.shell.connect(_address(info, "shell_port"))
+        self.stdin.connect(_address(info, "stdin_port"))
+        self.control.connect(_address(info, "control_port"))
+        self.iopub.connect(_address(info, "iopub_port"))
+
+    def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        self.shell.disable_monitor()
+        for sock in (self.monitor, self.shell, self.stdin, self.control, self.iopub):
+            sock.close(linger=0)
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _address(info: dict[str, Any], port_name: str) -> str:
+    transport = info.get("transport", "tcp")
+    ip = info.get("ip", "127.0.0.1")
+    if transport == "ipc":
+        return f"ipc://{ip}-{info[port_name]}"
+    return f"{transport}://{ip}:{info[port_name]}"
+
+
+class BeakerKernel(LoggingConfigurable):
+    """The Beaker kernel: binds the front-end channels and proxies to a subkernel."""
+
+    default_language = Unicode(
+        help="Subkernel language started with the kernel (slug or kernelspec name). "
+        "Environment: BEAKER_SUBKERNEL.",
+    ).tag(config=True)
+
+    @default("default_language")
+    def _default_language(self) -> str:
+        return os.environ.get("BEAKER_SUBKERNEL", "python3")
+
+    default_context = Unicode(
+        help="Context set up when the kernel starts ('' for none). "
+        "Environment: BEAKER_DEFAULT_CONTEXT.",
+    ).tag(config=True)
+
+    @default("default_context")
+    def _default_default_context(self) -> str:
+        return os.environ.get("BEAKER_DEFAULT_CONTEXT", "")
+
+    service_url = Unicode(
+        help="Base URL of the Beaker service that started this kernel; subkernels are then "
+        "started through it. Environment: BEAKER_SERVICE_URL (set by the service).",
+    ).tag(config=True)
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("BEAKER_SERVICE_URL", "")
+
+    service_token = Unicode(
+        help="Token for the Beaker service. Environment: BEAKER_SERVICE_TOKEN.",
+    ).tag(config=True)
+
+    @default("service_token")
+    def _default_service_token(self) -> str:
+        return os.environ.get("BEAKER_SERVICE_TOKEN", "")
+
+    kernel_id = Unicode(
+        help="This kernel's id in the Beaker service. Environment: BEAKER_KERNEL_ID.",
+    ).tag(config=True)
+
+    @default("kernel_id")
+    def _default_kernel_id(self) -> str:
+        return os.environ.get("BEAKER_KERNEL_ID", "")
+
+    subkernel_startup_timeout = Float(
+        60.0, help="Seconds to wait for a new subkernel to answer kernel_info."
+    ).tag(config=True)
+
+    crash_poll_interval = Float(
+        1.0,
+        help="Seconds between checks that the subkernel is alive (a disconnect is noticed "
+        "at once; this is the fallback).",
+    ).tag(config=True)
+
+    post_execute_delay = Float(
+        0.05,
+        help="Seconds the subkernel must have been idle before post-execute actions and "
+        "previews run, so they never queue in front of a user's next request.",
+    ).tag(config=True)
+
+    restart_on_crash = Bool(
+        True, help="Start a new subkernel when the current one dies."
+    ).tag(config=True)
+
+    def __init__(self, connection_file: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        with open(connection_file) as f:
+            self.connection_info: dict[str, Any] = json.load(f)
+        self.session = Session(
+            key=_as_bytes(self.connection_info.get("key", b"")),
+            signature_scheme=self.connection_info.get("signature_scheme", "hmac-sha256"),
+            username="beaker",
+        )
+        self.zmq_context = zmq.asyncio.Context()
+        self.subkernels: dict[str, Subkernel] = {}
+        self.subkernel: Subkernel | None = None
+        self.link: SubkernelLink | None = None
+        self.launcher: SubkernelLauncher | None = None
+        self.context: BeakerContext | None = None
+        self._contexts: ContextRegistry | None = None
+        self._ready = asyncio.Event()
+        self._pending: dict[str, PendingRequest] = {}
+        self._internal: dict[str, _InternalExecution] = {}
+        # Internal requests given up on (timeout): their late output is dropped, not
+        # shown to the front end.
+        self._retired: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._shutdown = asyncio.Event()
+        self._restarting_subkernel = False
+        # Why no subkernel is running, once starting one failed; None while one runs or
+        # is on its way (requests then wait for it instead of failing).
+        self._no_subkernel_reason: str | None = None
+        self._post_execute_handle: asyncio.TimerHandle | None = None
+        self._post_execute_task: asyncio.Task[None] | None = None
+        self._last_subkernel_activity = time.monotonic()
+        self.shell_handlers: dict[str, Handler] = {}
+        self.control_handlers: dict[str, Handler] = {
+            "interrupt_request": self._on_interrupt,
+            "shutdown_request": self._on_shutdown,
+        }
+        self._builtin_shell_handlers: dict[str, Handler] = {
+            "shutdown_request": self._on_shutdown,
+            "interrupt_request": self._on_interrupt,
+        }
+        self._topic_prefix = f"kernel.{uuid.uuid4()}.".encode()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def contexts(self) -> ContextRegistry:
+        """The context registry (discovered on first use, never at import time)."""
+        if self._contexts is None:
+            from .contexts.registry import ContextRegistry
+
+            self._contexts = ContextRegistry(parent=self)
+        return self._contexts
+
+    async def start(self) -> None:
+        """Bind the front-end channels and start the default subkernel."""
+        self._bind()
+        if self.service_url:
+            launcher = ServiceLauncher(self.service_url, self.service_token, self.kernel_id or None)
+            self.launcher = launcher
+        else:
+            self.launcher = LocalLauncher()
+        for name, sock in (
+            ("shell", self.shell),
+            ("control", self.control),
+            ("stdin", self.stdin),
+        ):
+            self.spawn(self._front_loop(name, sock), name=f"front-{name}")
+        self.shell_handlers.update(self._builtin_shell_handlers)
+        from .contexts.messages import register_context_messages
+
+        register_context_messages(self)
+        self.subkernels = load_subkernels()
+        await self.change_subkernel(self.default_language)
+        if self.default_context:
+            await self.setup_context(self.default_context, self.default_language, {})
+
+    def _bind(self) -> None:
+        info = self.connection_info
+        self.shell = self._bind_socket(zmq.ROUTER, "shell_port")
+        self.control = self._bind_socket(zmq.ROUTER, "control_port")
+        self.stdin = self._bind_socket(zmq.ROUTER, "stdin_port")
+        self.iopub = self._bind_socket(zmq.PUB, "iopub_port")
+        # The heartbeat echoes in a thread of its own, so it answers even while the event
+        # loop is busy (this is how front ends tell a busy kernel from a dead one).
+        hb_address = _address(info, "hb_port")
+        threading.Thread(target=_heartbeat, args=(hb_address,), daemon=True).start()
+
+    def _bind_socket(self, kind: int, port_name: str) -> zmq.asyncio.Socket:
+        sock = self.zmq_context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.bind(_address(self.connection_info, port_name))
+        return sock
+
+    async def run(self) -> None:
+        """Run until a shutdown request or SIGTERM, then stop the subkernel."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._shutdown.set)
+        try:
+            await self.start()
+        except BeakerError as e:
+            # Keep running: the front end gets the error on its next request and can set
+            # another language; the kernel process itself is fine.
+            log.error("%s", e.message)
+            if self.link is None:
+                self._no_subkernel_reason = e.message
+        await self._shutdown.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop the subkernel and every task; close the sockets."""
+        await self._stop_subkernel()
+        if self.context is not None:
+            await self.context.close()
+        if self.launcher is not None:
+            await self.launcher.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sock in (self.shell, self.control, self.stdin, self.iopub):
+            sock.close(linger=500)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task that is kept referenced and whose failure is logged."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ------------------------------------------------------------------ subkernel
+
+    async def change_subkernel(
+        self,
+        language: str,
+        prepare: Callable[[SubkernelLink], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Make ``language`` the running subkernel; returns whether it changed.
+
+        The new subkernel is started, checked and ``prepare``\ d (a context runs its setup
+        procedures there) *before* the old one is stopped, so a failure anywhere leaves
+        the kernel as it was.
+        """
+        subkernel = get_subkernel(language, self.subkernels)
+        if self.subkernel is subkernel and self.link is not None:
+            return False
+        assert self.launcher is not None
+        specs = {
+            name: spec
+            for name, spec in (await self.launcher.kernelspecs()).items()
+            if not spec.get("metadata", {}).get("beaker_kernel")
+        }
+        kernel_name = subkernel.choose_kernelspec(specs)
+        handle = await self.launcher.start(kernel_name)
+        link = self._open_link(handle)
+        try:
+            await self._wait_until_answering(link)
+            if prepare is not None:
+                await prepare(link)
+        except BaseException:
+            await self._close_link(link)
+            raise
+        old, self.link = self.link, link
+        self.subkernel = subkernel
+        self._no_subkernel_reason = None
+        self._ready.set()
+        if old is not None:
+            await self._close_link(old)
+        return True
+
+    def _open_link(self, handle: SubkernelHandle) -> SubkernelLink:
+        link = SubkernelLink(self.zmq_context, handle)
+        for name, coro in (
+            ("shell", self._sub_reply_loop(link, link.shell, self.shell)),
+            ("control", self._sub_reply_loop(link, link.control, self.control)),
+            ("stdin", self._sub_stdin_loop(link)),
+            ("iopub", self._sub_iopub_loop(link)),
+            ("watch", self._watch_subkernel(link)),
+        ):
+            link.tasks.add(self.spawn(coro, name=f"sub-{name}"))
+        return link
+
+    async def _close_link(self, link: SubkernelLink, *, shutdown: bool = True) -> None:
+        tasks = list(link.tasks)
+        link.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for msg_id, execution in list(self._internal.items()):
+            if execution.link is link:
+                del self._internal[msg_id]
+                if not execution.future.done():
+                    execution.future.set_exception(SubkernelDiedError("The subkernel was stopped"))
+        if shutdown:
+            try:
+                await link.handle.shutdown()
+            except BeakerError as e:
+                log.error("Could not stop the subkernel: %s", e.message)
+
+    async def _wait_until_answering(self, link: SubkernelLink) -> None:
+        """Send kernel_info until the subkernel answers on shell *and* iopub.
+
+        The iopub status proves our SUB socket is subscribed, so no output of the first
+        user request can be lost (ZMQ's slow-joiner problem).
+        """
+        deadline = time.monotonic() + self.subkernel_startup_timeout
+        attempt_timeout = 0.25
+        while True:
+            try:
+                await self.execute_internal_message(
+                    "kernel_info_request", {}, timeout=attempt_timeout, link=link
+                )
+                return
+            except TimeoutError:
+                if not await link.handle.is_alive():
+                    raise SubkernelStartError(
+                        f"The {link.handle.kernel_name!r} kernel exited while starting"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise SubkernelStartError(
+                        f"The {link.handle.kernel_name!r} kernel did not answer within "
+                        f"{self.subkernel_startup_timeout:.0f} s"
+                    ) from None
+                attempt_timeout = min(attempt_timeout * 2, 2.0)
+
+    async def _stop_subkernel(self) -> None:
+        link, self.link = self.link, None
+        self.subkernel = None
+        if link is not None:
+            await self._close_link(link)
+
+    async def _watch_subkernel(self, link: SubkernelLink) -> None:
+        """Notice when the subkernel dies: at once on a disconnect, else by polling."""
+        monitor_wait = asyncio.ensure_future(link.monitor.recv_multipart())
+        try:
+            while True:
+                await asyncio.wait({monitor_wait}, timeout=self.crash_poll_interval)
+                if monitor_wait.done():
+                    monitor_wait.result()
+                    monitor_wait = asyncio.ensure_future(link.monitor.recv_multipart())
+                    # a disconnect can also be a restart we asked for; check the process.
+                    await asyncio.sleep(0.05)
+                if self.link is not link or self._restarting_subkernel:
+                    continue
+                if not await link.handle.is_alive():
+                    await self._on_subkernel_death(link)
+                    return
+        finally:
+            monitor_wait.cancel()
+
+    async def _on_subkernel_death(self, link: SubkernelLink) -> None:
+        name = self.subkernel.display_name if self.subkernel else link.handle.kernel_name
+        message = f"The {name} subkernel died unexpectedly; its variables are lost."
+        if self.restart_on_crash:
+            message += " Beaker is starting a new one."
+        log.warning("%s", message)
+        self._ready.clear()
+        error = SubkernelDiedError(message)
+        for msg_id, execution in list(self._internal.items()):
+            if execution.link is link:
+                del self._internal[msg_id]
+                if not execution.future.done():
+                    execution.future.set_exception(error)
+        for msg_id, pending in list(self._pending.items()):
+            del self._pending[msg_id]
+            await self._answer_with_error(pending, error)
+        await self._close_link(link, shutdown=False)
+        self.link = None
+        if not self.restart_on_crash:
+            self.subkernel = None
+            self._no_subkernel_reason = message
+            await link.handle.shutdown()
+            return
+        self._restarting_subkernel = True
+        try:
+            await link.handle.restart()
+            new_link = self._open_link(link.handle)
+            await self._wait_until_answering(new_link)
+            self.link = new_link
+            if self.context is not None:
+                await self.context.on_subkernel_restart()
+        except BeakerError as e:
+            log.error("Could not restart the subkernel: %s", e.message)
+            self.subkernel = None
+            self._no_subkernel_reason = f"{message} Restarting it failed: {e.message}"
+            await link.handle.shutdown()
+            return
+        finally:
+            self._restarting_subkernel = False
+        self._ready.set()
+        self.publish(
+            "stream",
+            {"name": "stderr", "text": f"The {name} subkernel died and was restarted.\n"},
+        )
+
+    async def _answer_with_error(self, pending: PendingRequest, error: BeakerError) -> None:
+        content = error.reply_content()
+        msg_type = pending.header.get("msg_type", "")
+        parent = pending.header
+        if msg_type == "execute_request":
+            self.publish("error", {k: content[k] for k in ("ename", "evalue", "traceback")}, parent)
+            content["execution_count"] = None
+        if msg_type.endswith("_request"):
+            await self.send_reply(
+                pending.channel, pending.idents, parent, msg_type[: -len("_request")] + "_reply",
+                content,
+            )
+        self.publish("status", {"execution_state": "idle"}, parent)
+
+    # ------------------------------------------------------------------ front end
+
+    async def _front_loop(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+        while True:
+            raw = await sock.recv_multipart()
+            try:
+                await self._on_front_message(channel, raw)
+            except InvalidSignature:
+                log.warning("Dropped a %s message with an invalid signature", channel)
+            except MessageError as e:
+                log.warning("Dropped a malformed %s message: %s", channel, e.message)
+            except Exception:
+                log.exception("Error while handling a %s message", channel)
+
+    async def _on_front_message(self, channel: str, raw: list[bytes]) -> None:
+        frames = Frames.split(raw)
+        frames.verify(self.session)
+        if channel == "stdin":
+            await self._forward_stdin(frames)
+            return
+        header = frames.header()
+        msg_type = header.get("msg_type")
+        if not isinstance(msg_type, str):
+            raise MessageError("Message header has no msg_type")
+        table = self.shell_handlers if channel == "shell" else self.control_handlers
+        handler = table.get(msg_type)
+        if handler is not None:
+            await self._handle(handler, channel, frames, header)
+            return
+        if channel == "shell" and msg_type not in STANDARD_SHELL_TYPES and msg_type.endswith(
+            "_request"
+        ):
+            await self._reply_unknown(channel, frames, header)
+            return
+        await self._forward(channel, frames, header)
+
+    async def _handle(
+        self, handler: Handler, channel: str, frames: Frames, header: dict[str, Any]
+    ) -> None:
+        try:
+            request = Request.from_frames(channel, frames)
+        except MessageError as e:
+            self.publish("status", {"execution_state": "busy"}, header)
+            await self.send_reply(
+                channel, frames.idents, header, _reply_type(header), e.reply_content()
+            )
+            self.publish("status", {"execution_state": "idle"}, header)
+            return
+        self.publish("status", {"execution_state": "busy"}, request.header)
+        try:
+            await handler(request)
+        except BeakerError as e:
+            await self.reply(request, e.reply_content())
+        except Exception as e:
+            log.exception("Handler for %s failed", request.msg_type)
+            await self.reply(
+                request,
+                {
+                    "status": "error",
+                    "ename": type(e).__name__,
+                    "evalue": str(e),
+                    "traceback": [f"{type(e).__name__}: {e}"],
+                },
+            )
+        finally:
+            self.publish("status", {"execution_state": "idle"}, request.header)
+
+    async def _reply_unknown(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
+        msg_type = header["msg_type"]
+        self.publish("status", {"execution_state": "busy"}, header)
+        known = sorted(k for k in self.shell_handlers if k.endswith("_request"))
+        content = MessageError(
+            f"Unknown message type {msg_type!r}. This kernel answers the Jupyter shell "
+            f"messages and: {', '.join(known)}."
+        ).reply_content()
+        await self.send_reply(channel, frames.idents, header, _reply_type(header), content)
+        self.publish("status", {"execution_state": "idle"}, header)
+
+    async def _forward(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
+        if not self._ready.is_set():
+            if self._no_subkernel_reason is not None:
+                await self._answer_with_error(
+                    PendingRequest(channel, frames.idents, header),
+                    SubkernelStartError(
+                        f"No subkernel is running: {self._no_subkernel_reason} Send a "
+                        "context_setup_request with a language to start one."
+                    ),
+                )
+                return
+            await self._ready.wait()
+        link = self.link
+        assert link is not None
+        msg_id = header.get("msg_id")
+        if isinstance(msg_id, str) and header.get("msg_type", "").endswith("_request"):
+            self._pending[msg_id] = PendingRequest(channel, frames.idents, header)
+        self._cancel_post_execute()
+        sock = link.shell if channel == "shell" else link.control
+        await sock.send_multipart(frames.resigned(link.session))
+
+    async def _forward_stdin(self, frames: Frames) -> None:
+        link = self.link
+        if link is None:
+            log.warning("Dropped a stdin message: no subkernel is running")
+            return
+        await link.stdin.send_multipart(frames.resigned(link.session))
+
+    # ------------------------------------------------------------------ subkernel side
+
+    async def _sub_reply_loop(
+        self, link: SubkernelLink, source: zmq.asyncio.Socket, target: zmq.asyncio.Socket
+    ) -> None:
+        while True:
+            raw = await source.recv_multipart()
+            try:
+                frames = Frames.split(raw)
+                frames.verify(link.session)
+                parent = frames.parent_header()
+            except MessageError as e:
+                log.warning("Dropped a reply from the subkernel: %s", e.message)
+                continue
+            msg_id = parent.get("msg_id")
+            self._last_subkernel_activity = time.monotonic()
+            internal = self._internal.get(msg_id) if isinstance(msg_id, str) else None
+            if internal is not None:
+                internal.reply = frames.content()
+                internal.finish_if_done()
+                continue
+            if msg_id in self._retired:
+                continue
+            pending = self._pending.pop(msg_id, None) if isinstance(msg_id, str) else None
+            await target.send_multipart(frames.resigned(self.session))
+            if pending is not None and parent.get("msg_type") == "execute_request":
+                self._after_user_execute(pending)
+
+    async def _sub_stdin_loop(self, link: SubkernelLink) -> None:
+        while True:
+            raw = await link.stdin.recv_multipart()
+            try:
+                frames = Frames.split(raw)
+                frames.verify(link.session)
+            except MessageError as e:
+                log.warning("Dropped a stdin message from the subkernel: %s", e.message)
+                continue
+            await self.stdin.send_multipart(frames.resigned(self.session))
+
+    async def _sub_iopub_loop(self, link: SubkernelLink) -> None:
+        while True:
+            raw = await link.iopub.recv_multipart()
+            try:
+                frames = Frames.split(raw)
+                frames.verify(link.session)
+            except MessageError as e:
+                log.warning("Dropped an iopub message from the subkernel: %s", e.message)
+                continue
+            if self._internal or self._retired:
+                parent_id = frames.parent_header().get("msg_id")
+                internal = self._internal.get(parent_id) if isinstance(parent_id, str) else None
+                if internal is not None:
+                    self._collect_internal(internal, frames)
+                    continue
+                if parent_id in self._retired:
+                    continue
+            await self.iopub.send_multipart(frames.resigned(self.session))
+
+    def _collect_internal(self, execution: _InternalExecution, frames: Frames) -> None:
+        msg_type = frames.header().get("msg_type")
+        if msg_type == "status":
+            if frames.content().get("execution_state") == "idle":
+                execution.idle = True
+                execution.finish_if_done()
+        elif msg_type == "stream":
+            content = frames.content()
+            target = execution.stdout if content.get("name") == "stdout" else execution.stderr
+            target.append(str(content.get("text", "")))
+        elif msg_type in ("display_data", "execute_result"):
+            execution.displays.append(frames.content())
+        elif msg_type == "error":
+            execution.error = frames.content()
+
+    # ------------------------------------------------------------------ internal execution
+
+    async def execute_internal_message(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        link: SubkernelLink | None = None,
+    ) -> InternalResult:
+        """Send a shell request of Beaker's own to the subkernel and collect what it makes.
+
+        Its output never reaches the front end. Completes when both the reply and the
+        subkernel's ``idle`` status for it have arrived.
+        """
+        link = link or self.link
+        if link is None:
+            raise SubkernelDiedError("No subkernel is running")
+        msg = link.session.msg(msg_type, content)
+        future: asyncio.Future[InternalResult] = asyncio.get_running_loop().create_future()
+        msg_id = msg["header"]["msg_id"]
+        self._internal[msg_id] = _InternalExecution(future, link)
+        try:
+            await link.shell.send_multipart(encode(link.session, msg))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            if self._internal.pop(msg_id, None) is not None and not future.done():
+                if len(self._retired) > 1000:
+                    self._retired.clear()
+                self._retired.add(msg_id)
+
+    async def execute_internal(
+        self, code: str, *, timeout: float | None = None, link: SubkernelLink | None = None
+    ) -> InternalResult:
+        """Run ``code`` in the subkernel without it showing up as a user cell."""
+        if link is None and not self._ready.is_set():
+            await self._ready.wait()
+        self._cancel_post_execute()
+        return await self.execute_internal_message(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": False,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": False,
+            },
+            timeout=timeout,
+            link=link,
+        )
+
+    async def evaluate(
+        self, code: str, *, timeout: float | None = None, link: SubkernelLink | None = None
+    ) -> Any:
+        """Run ``code`` and decode what it printed to stdout as one JSON document.
+
+        Procedures report values this way in every language. Raises
+        :class:`ProcedureFailedError` when the code raised.
+        """
+        result = await self.execute_internal(code, timeout=timeout, link=link)
+        if result.error is not None or (result.reply or {}).get("status") == "error":
+            error = result.error or result.reply or {}
+            ename = str(error.get("ename", "Error"))
+            evalue = str(error.get("evalue", ""))
+            raise ProcedureFailedError(
+                f"The code raised {ename} in the subkernel: {evalue}",
+                subkernel_ename=ename,
+                subkernel_evalue=evalue,
+                traceback=[str(line) for line in error.get("traceback", [])],
+            )
+        text = result.stdout.strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise ProcedureFailedError(
+                f"The code did not print a single JSON document: {e}; it printed "
+                f"{text[:200]!r}"
+            ) from e
+
+    # ------------------------------------------------------------------ post-execute
+
+    def _after_user_execute(self, pending: PendingRequest) -> None:
+        if self.context is None or not self.context.has_post_execute():
+            return
+        self._schedule_post_execute(pending.header)
+
+    def _schedule_post_execute(self, parent: dict[str, Any]) -> None:
+        self._cancel_post_execute()
+        loop = asyncio.get_running_loop()
+        self._post_execute_handle = loop.call_later(
+            self.post_execute_delay, self._start_post_execute, parent
+        )
+
+    def _start_post_execute(self, parent: dict[str, Any]) -> None:
+        self._post_execute_handle = None
+        if self._pending or self.context is None:
+            # The user sent more work: run after that instead.
+            if self.context is not None:
+                self._schedule_post_execute(parent)
+            return
+        self._post_execute_task = self.spawn(
+            self.context.post_execute(parent), name="post-execute"
+        )
+
+    def _cancel_post_execute(self) -> None:
+        if self._post_execute_handle is not None:
+            self._post_execute_handle.cancel()
+            self._post_execute_handle = None
+
+    # ------------------------------------------------------------------ sending
+
+    def publish(
+        self, msg_type: str, content: dict[str, Any], parent: dict[str, Any] | None = None
+    ) -> None:
+        """Publish a message of Beaker's own on iopub."""
+        msg = self.session.msg(msg_type, content, parent=parent or {})
+        frames = encode(self.session, msg, [self._topic_prefix + msg_type.encode()])
+        # A PUB socket never blocks: the send completes at once.
+        self.iopub.send_multipart(frames)
+
+    async def send_reply(
+        self,
+        channel: str,
+        idents: list[bytes],
+        parent: dict[str, Any],
+        msg_type: str,
+        content: dict[str, Any],
+    ) -> None:
+        sock = self.shell if channel == "shell" else self.control
+        msg = self.session.msg(msg_type, content, parent=parent)
+        await sock.send_multipart(encode(self.session, msg, idents))
+
+    async def reply(
+        self, request: Request, content: dict[str, Any], msg_type: str | None = None
+    ) -> None:
+        """Answer ``request`` on its own channel (default type: ``<name>_reply``)."""
+        await self.send_reply(
+            request.channel, request.idents, request.header, msg_type or request.reply_type, content
+        )
+
+    # ------------------------------------------------------------------ control
+
+    async def _on_interrupt(self, request: Request) -> None:
+        if self.context is not None:
+            self.context.interrupt()
+        if self.link is not None:
+            await self.link.handle.interrupt()
+        await self.reply(request, {"status": "ok"})
+
+    async def _on_shutdown(self, request: Request) -> None:
+        restart = bool(request.content.get("restart", False))
+        self._ready.clear()
+        await self._stop_subkernel()
+        await self.reply(request, {"status": "ok", "restart": restart})
+        self._shutdown.set()
+
+    # ------------------------------------------------------------------ contexts
+
+    async def setup_context(
+        self, slug: str, language: str, context_info: dict[str, Any], **options: Any
+    ) -> BeakerContext:
+        """Switch to the context ``slug`` in ``language`` (see :mod:`.contexts.messages`)."""
+        from .contexts.messages import setup_context
+
+        return await setup_context(self, slug, language, context_info, **options)
+
+
+def _reply_type(header: dict[str, Any]) -> str:
+    msg_type = str(header.get("msg_type", "unknown_request"))
+    return msg_type.removesuffix("_request") + "_reply"
+
+
+def _heartbeat(address: str) -> None:
+    context = zmq.Context.instance()
+    sock = context.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(address)
+    try:
+        zmq.proxy(sock, sock)
+    except zmq.ContextTerminated:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the kernel process: ``python -m beaker_kernel.kernel -f FILE``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="beaker-kernel", description="Run the Beaker kernel")
+    parser.add_argument("-f", "--connection-file", required=True)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="[beaker %(levelname)s %(asctime)s] %(message)s",
+        stream=sys.stderr,
+    )
+    # Ctrl-C in a terminal that started the front end must not kill the kernel; front
+    # ends interrupt through interrupt_request (interrupt_mode "message").
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    kernel = BeakerKernel(args.connection_file)
+    log.debug("Beaker %s starting", __version__)
+    asyncio.run(kernel.run())
+
+
+if __name__ == "__main__":
+    main()

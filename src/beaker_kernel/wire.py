@@ -1,0 +1,129 @@
+"""Jupyter wire frames as Beaker relays them.
+
+Beaker forwards most messages without decoding their content: it checks the signature
+with the sender's :class:`jupyter_client.session.Session`, signs the same frames with the
+receiver's session, and keeps the ZMQ identity frames so that replies route back by
+themselves. Only the header (and, for replies, the parent header) is decoded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from hmac import compare_digest
+from typing import Any
+
+from jupyter_client.session import Session
+
+from .errors import MessageError
+
+DELIM = b"<IDS|MSG>"
+
+
+class InvalidSignature(MessageError):
+    """A message whose HMAC signature does not match the session key."""
+
+
+@dataclass
+class Frames:
+    """One multipart message split at the delimiter.
+
+    ``parts`` is ``[signature, header, parent_header, metadata, content, *buffers]``.
+    """
+
+    idents: list[bytes]
+    parts: list[bytes]
+
+    @classmethod
+    def split(cls, frames: list[bytes]) -> Frames:
+        try:
+            index = frames.index(DELIM)
+        except ValueError:
+            raise MessageError("Not a Jupyter message: no <IDS|MSG> delimiter") from None
+        parts = frames[index + 1 :]
+        if len(parts) < 5:
+            raise MessageError(f"Malformed Jupyter message: {len(parts)} frames after delimiter")
+        return cls(frames[:index], parts)
+
+    def verify(self, session: Session) -> None:
+        """Raise :class:`InvalidSignature` unless ``session``'s key signed these frames."""
+        if session.auth is None:
+            return
+        if not compare_digest(self.parts[0], session.sign(self.parts[1:5])):
+            raise InvalidSignature("Message signature does not match the session key")
+
+    def resigned(self, session: Session, idents: list[bytes] | None = None) -> list[bytes]:
+        """The frames to send, signed by ``session``, with ``idents`` (default: the same)."""
+        return [
+            *(self.idents if idents is None else idents),
+            DELIM,
+            session.sign(self.parts[1:5]),
+            *self.parts[1:],
+        ]
+
+    def header(self) -> dict[str, Any]:
+        return _decode(self.parts[1], "header")
+
+    def parent_header(self) -> dict[str, Any]:
+        return _decode(self.parts[2], "parent header")
+
+    def metadata(self) -> dict[str, Any]:
+        return _decode(self.parts[3], "metadata")
+
+    def content(self) -> dict[str, Any]:
+        return _decode(self.parts[4], "content")
+
+
+def _decode(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise MessageError(f"Message {what} is not valid JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise MessageError(f"Message {what} must be a JSON object")
+    return value
+
+
+@dataclass
+class Request:
+    """A request from the front end that Beaker answers itself."""
+
+    channel: str
+    idents: list[bytes]
+    header: dict[str, Any]
+    content: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    buffers: list[bytes] = field(default_factory=list)
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header.get("msg_type", ""))
+
+    @property
+    def msg_id(self) -> str:
+        return str(self.header.get("msg_id", ""))
+
+    @property
+    def reply_type(self) -> str:
+        base = self.msg_type.removesuffix("_request")
+        return f"{base}_reply"
+
+    @classmethod
+    def from_frames(cls, channel: str, frames: Frames) -> Request:
+        header = frames.header()
+        if not isinstance(header.get("msg_type"), str) or not header.get("msg_id"):
+            raise MessageError("Message header needs a string msg_type and a msg_id")
+        return cls(
+            channel=channel,
+            idents=frames.idents,
+            header=header,
+            content=frames.content(),
+            metadata=frames.metadata(),
+            buffers=frames.parts[5:],
+        )
+
+
+def encode(session: Session, msg: dict[str, Any], idents: list[bytes] | None = None) -> list[bytes]:
+    """Serialise ``msg`` (from ``session.msg``) to signed frames."""
+    frames: list[bytes] = session.serialize(msg, ident=idents)
+    return frames
