@@ -146,8 +146,12 @@ class SubkernelLink:
         self.iopub.connect(_address(info, "iopub_port"))
 
     def close(self) -> None:
+        # The watcher closes the link itself when the subkernel dies: never cancel the
+        # task doing the closing.
+        current = asyncio.current_task()
         for task in self.tasks:
-            task.cancel()
+            if task is not current:
+                task.cancel()
         self.shell.disable_monitor()
         for sock in (self.monitor, self.shell, self.stdin, self.control, self.iopub):
             sock.close(linger=0)
@@ -254,6 +258,8 @@ class BeakerKernel(LoggingConfigurable):
         # shown to the front end.
         self._retired: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # input_request msg_id → future of the front end's answer (see ask_user).
+        self._stdin_waiters: dict[str, asyncio.Future[str]] = {}
         self._shutdown = asyncio.Event()
         self._restarting_subkernel = False
         # Why no subkernel is running, once starting one failed; None while one runs or
@@ -298,10 +304,14 @@ class BeakerKernel(LoggingConfigurable):
             ("stdin", self.stdin),
         ):
             self.spawn(self._front_loop(name, sock), name=f"front-{name}")
+        self.spawn(self._iopub_subscriptions(), name="iopub-subscriptions")
         self.shell_handlers.update(self._builtin_shell_handlers)
         from .contexts.messages import register_context_messages
 
         register_context_messages(self)
+        from .agent.messages import register_agent_messages
+
+        register_agent_messages(self)
         self.subkernels = load_subkernels()
         await self.change_subkernel(self.default_language)
         if self.default_context:
@@ -312,7 +322,10 @@ class BeakerKernel(LoggingConfigurable):
         self.shell = self._bind_socket(zmq.ROUTER, "shell_port")
         self.control = self._bind_socket(zmq.ROUTER, "control_port")
         self.stdin = self._bind_socket(zmq.ROUTER, "stdin_port")
-        self.iopub = self._bind_socket(zmq.PUB, "iopub_port")
+        # XPUB: a new subscriber is seen and greeted with iopub_welcome (JEP 65), so a
+        # front end knows when its subscription is live.
+        self.iopub = self._bind_socket(zmq.XPUB, "iopub_port")
+        self.iopub.setsockopt(zmq.XPUB_VERBOSE, 1)
         # The heartbeat echoes in a thread of its own, so it answers even while the event
         # loop is busy (this is how front ends tell a busy kernel from a dead one).
         hb_address = _address(info, "hb_port")
@@ -417,7 +430,8 @@ class BeakerKernel(LoggingConfigurable):
         return link
 
     async def _close_link(self, link: SubkernelLink, *, shutdown: bool = True) -> None:
-        tasks = list(link.tasks)
+        current = asyncio.current_task()
+        tasks = [task for task in link.tasks if task is not current]
         link.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         for msg_id, execution in list(self._internal.items()):
@@ -555,6 +569,18 @@ class BeakerKernel(LoggingConfigurable):
             except Exception:
                 log.exception("Error while handling a %s message", channel)
 
+    async def _iopub_subscriptions(self) -> None:
+        while True:
+            event = await self.iopub.recv()
+            if event[:1] != b"\x01":
+                continue
+            try:
+                topic = event[1:].decode()
+            except UnicodeDecodeError:
+                continue
+            msg = self.session.msg("iopub_welcome", {"subscription": topic})
+            self.iopub.send_multipart(encode(self.session, msg, [event[1:]] if topic else []))
+
     async def _on_front_message(self, channel: str, raw: list[bytes]) -> None:
         frames = Frames.split(raw)
         frames.verify(self.session)
@@ -641,6 +667,13 @@ class BeakerKernel(LoggingConfigurable):
         await sock.send_multipart(frames.resigned(link.session))
 
     async def _forward_stdin(self, frames: Frames) -> None:
+        if self._stdin_waiters:
+            parent_id = frames.parent_header().get("msg_id")
+            waiter = self._stdin_waiters.pop(parent_id, None) if isinstance(parent_id, str) else None
+            if waiter is not None:
+                if not waiter.done():
+                    waiter.set_result(str(frames.content().get("value", "")))
+                return
         link = self.link
         if link is None:
             log.warning("Dropped a stdin message: no subkernel is running")
@@ -695,6 +728,8 @@ class BeakerKernel(LoggingConfigurable):
             except MessageError as e:
                 log.warning("Dropped an iopub message from the subkernel: %s", e.message)
                 continue
+            if not frames.idents and frames.header().get("msg_type") == "iopub_welcome":
+                continue  # the subkernel greeting Beaker's own subscription
             if self._internal or self._retired:
                 parent_id = frames.parent_header().get("msg_id")
                 internal = self._internal.get(parent_id) if isinstance(parent_id, str) else None
@@ -862,6 +897,33 @@ class BeakerKernel(LoggingConfigurable):
         await self.send_reply(
             request.channel, request.idents, request.header, msg_type or request.reply_type, content
         )
+
+    async def ask_user(
+        self,
+        request: Request,
+        prompt: str,
+        *,
+        password: bool = False,
+        timeout: float | None = None,
+    ) -> str:
+        """Ask the front end that sent ``request`` a question over stdin; returns the answer.
+
+        Uses the standard ``input_request``/``input_reply`` pair. Raises ``TimeoutError``
+        when no answer comes within ``timeout`` seconds.
+        """
+        if not request.header.get("msg_type") or not request.idents:
+            raise MessageError("Cannot ask the user: the request has no sender to answer")
+        msg = self.session.msg(
+            "input_request", {"prompt": prompt, "password": password}, parent=request.header
+        )
+        msg_id = msg["header"]["msg_id"]
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._stdin_waiters[msg_id] = waiter
+        try:
+            await self.stdin.send_multipart(encode(self.session, msg, request.idents))
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._stdin_waiters.pop(msg_id, None)
 
     # ------------------------------------------------------------------ control
 

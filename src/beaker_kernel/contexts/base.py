@@ -207,7 +207,7 @@ class BeakerContext:
 
     # ------------------------------------------------------------ running code
 
-    def get_code(self, name: str, **variables: Any) -> str:
+    def get_code(self, name: str, /, **variables: Any) -> str:
         """Render procedure ``name`` for the current language.
 
         ``context_info`` fields are available to templates, and ``variables`` override them.
@@ -223,7 +223,7 @@ class BeakerContext:
         return await self.kernel.evaluate(code, link=link)
 
     async def run_procedure(
-        self, name: str, *, link: SubkernelLink | None = None, **variables: Any
+        self, name: str, /, *, link: SubkernelLink | None = None, **variables: Any
     ) -> Any:
         """Render and evaluate procedure ``name``; returns its JSON result."""
         code = self.get_code(name, **variables)

@@ -64,7 +64,7 @@ class ProcedureSet:
     def has(self, name: str) -> bool:
         return any((folder / f"{name}{SUFFIX}").is_file() for folder in self.folders)
 
-    def render(self, name: str, **variables: Any) -> str:
+    def render(self, name: str, /, **variables: Any) -> str:
         """The code of procedure ``name`` rendered with ``variables``."""
         try:
             template = self.environment.get_template(f"{name}{SUFFIX}")

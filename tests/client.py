@@ -1,0 +1,148 @@
+"""A small blocking client for tests: send a request, get its reply and its iopub output."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from queue import Empty
+from typing import Any
+
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+
+@dataclass
+class Exchange:
+    """A request's reply and the iopub messages that had it as parent (until idle)."""
+
+    reply: dict[str, Any]
+    iopub: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return self.reply["content"]
+
+    def of_type(self, msg_type: str) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.iopub if m["msg_type"] == msg_type]
+
+    def stdout(self) -> str:
+        return "".join(c["text"] for c in self.of_type("stream") if c["name"] == "stdout")
+
+    def stderr(self) -> str:
+        return "".join(c["text"] for c in self.of_type("stream") if c["name"] == "stderr")
+
+
+class BeakerClient(BlockingKernelClient):
+    """BlockingKernelClient with helpers for Beaker's own messages."""
+
+    def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        channel: str = "shell",
+        timeout: float = 60,
+        wait_idle: bool = True,
+    ) -> Exchange:
+        msg = self.session.msg(msg_type, content or {})
+        getattr(self, f"{channel}_channel").send(msg)
+        return self.collect(msg["header"]["msg_id"], channel=channel, timeout=timeout,
+                            wait_idle=wait_idle)
+
+    def collect(
+        self, msg_id: str, *, channel: str = "shell", timeout: float = 60, wait_idle: bool = True
+    ) -> Exchange:
+        """Wait for the reply to ``msg_id`` and its iopub messages up to ``idle``."""
+        deadline = time.monotonic() + timeout
+        reply = None
+        get_reply = getattr(self, f"get_{channel}_msg")
+        while reply is None:
+            msg = get_reply(timeout=max(0.01, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") == msg_id:
+                reply = msg
+        exchange = Exchange(reply)
+        if wait_idle:
+            exchange.iopub = self.iopub_until_idle(msg_id, deadline)
+        return exchange
+
+    def iopub_until_idle(self, msg_id: str, deadline: float) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            try:
+                msg = self.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            except Empty:
+                raise TimeoutError(f"No idle status for {msg_id} in time; got {found}") from None
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            found.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return found
+
+    def run(self, code: str, *, timeout: float = 60, **options: Any) -> Exchange:
+        """Execute ``code`` as a user cell."""
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+            **options,
+        }
+        return self.request("execute_request", content, timeout=timeout)
+
+    def setup_context(
+        self, context: str, language: str, info: dict[str, Any] | None = None, timeout: float = 90
+    ) -> Exchange:
+        return self.request(
+            "context_setup_request",
+            {"context": context, "language": language, "context_info": info or {}},
+            timeout=timeout,
+        )
+
+    def wait_for_iopub(
+        self, msg_type: str, timeout: float = 30, parent_id: str | None = None
+    ) -> dict[str, Any]:
+        """The next iopub message of ``msg_type`` (optionally with parent ``parent_id``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = self.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            except Empty:
+                raise TimeoutError(f"No {msg_type} on iopub within {timeout} s") from None
+            if msg["msg_type"] != msg_type:
+                continue
+            if parent_id is not None and msg["parent_header"].get("msg_id") != parent_id:
+                continue
+            return msg
+
+    def drain_iopub(self) -> None:
+        while True:
+            try:
+                self.get_iopub_msg(timeout=0.2)
+            except Empty:
+                return
+
+
+def start_beaker(
+    extra_env: dict[str, str] | None = None, startup_timeout: float = 60
+) -> tuple[KernelManager, BeakerClient]:
+    """Start ``beaker_kernel`` with its default subkernel and a ready client."""
+    import os
+
+    env = {**os.environ, **(extra_env or {})}
+    km = KernelManager(kernel_name="beaker_kernel", client_class="tests.client.BeakerClient")
+    km.start_kernel(env=env)
+    client = km.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=startup_timeout)
+    except BaseException:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+        raise
+    client.drain_iopub()
+    return km, client
+
+
+__all__ = ["BeakerClient", "Exchange", "start_beaker", "start_new_kernel"]

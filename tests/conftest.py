@@ -1,0 +1,71 @@
+"""Fixtures shared by the test suite: real Beaker kernels with real subkernels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from .client import BeakerClient, start_beaker
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def beaker() -> Iterator[tuple[KernelManager, BeakerClient]]:
+    """A fresh Beaker kernel with the default (python3) subkernel, for one test."""
+    km, client = start_beaker()
+    try:
+        yield km, client
+    finally:
+        client.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=False)
+
+
+@pytest.fixture(scope="module")
+def shared_beaker() -> Iterator[BeakerClient]:
+    """One Beaker kernel for a whole module of tests that do not break it."""
+    km, client = start_beaker()
+    try:
+        yield client
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cities.csv"
+    path.write_text(
+        "city,country,population,area\n"
+        "Lagos,Nigeria,15388000,1171.3\n"
+        "Lima,Peru,10719000,2672.3\n"
+        "Oslo,Norway,709000,454.0\n"
+        "Perth,Australia,2192000,6417.9\n"
+    )
+    return path
+
+
+@pytest.fixture
+def context_path(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make the test contexts in tests/fixtures/contexts discoverable by new kernels."""
+    folder = REPO / "tests" / "fixtures" / "contexts"
+    monkeypatch.setenv("BEAKER_CONTEXT_PATH", str(folder))
+    return folder
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); it has exited all the same
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False

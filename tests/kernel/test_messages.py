@@ -1,0 +1,86 @@
+"""Bad input never kills the kernel, and unknown requests get a reply."""
+
+from __future__ import annotations
+
+import zmq
+
+from ..client import BeakerClient
+
+
+def test_unknown_request_gets_an_error_reply(shared_beaker: BeakerClient) -> None:
+    exchange = shared_beaker.request("frobnicate_request", {"x": 1})
+    assert exchange.reply["msg_type"] == "frobnicate_reply"
+    assert exchange.content["status"] == "error"
+    assert "Unknown message type 'frobnicate_request'" in exchange.content["evalue"]
+    assert "context_setup_request" in exchange.content["evalue"]
+
+
+def test_comm_info_is_answered_by_the_subkernel(shared_beaker: BeakerClient) -> None:
+    exchange = shared_beaker.request("comm_info_request", {})
+    assert exchange.reply["msg_type"] == "comm_info_reply"
+    assert exchange.content == {"status": "ok", "comms": {}}
+
+
+def test_kernel_info_comes_from_the_subkernel(shared_beaker: BeakerClient) -> None:
+    exchange = shared_beaker.request("kernel_info_request")
+    assert exchange.content["implementation"] == "ipython"
+    assert exchange.content["language_info"]["name"] == "python"
+
+
+def _raw_socket(client: BeakerClient) -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(f"tcp://{client.ip}:{client.shell_port}")
+    return sock
+
+
+def test_malformed_messages_do_not_kill_the_kernel(shared_beaker: BeakerClient) -> None:
+    session = shared_beaker.session
+    sock = _raw_socket(shared_beaker)
+    try:
+        # no delimiter at all
+        sock.send_multipart([b"garbage"])
+        # a delimiter but too few frames
+        sock.send_multipart([b"<IDS|MSG>", b"sig"])
+        # a wrong signature
+        msg = session.msg("context_setup_request", {"context": "default"})
+        frames = session.serialize(msg)
+        frames[1] = b"0" * 64
+        sock.send_multipart(frames)
+        # a correct signature over content that is not JSON
+        header = session.pack(session.msg_header("context_setup_request"))
+        parts = [header, b"{}", b"{}", b"{not json"]
+        sock.send_multipart([b"<IDS|MSG>", session.sign(parts), *parts])
+        # a custom message whose content is a list, not an object
+        header = session.pack(session.msg_header("context_setup_request"))
+        parts = [header, b"{}", b"{}", b"[1, 2]"]
+        sock.send_multipart([b"<IDS|MSG>", session.sign(parts), *parts])
+        replies = []
+        for _ in range(2):
+            assert sock.poll(5000), "no reply to a malformed context_setup_request"
+            replies.append(session.deserialize(_strip(sock)))
+        assert [r["msg_type"] for r in replies] == ["context_setup_reply"] * 2
+        assert all(r["content"]["status"] == "error" for r in replies)
+        assert "not valid JSON" in replies[0]["content"]["evalue"]
+        assert "must be a JSON object" in replies[1]["content"]["evalue"]
+    finally:
+        sock.close()
+    exchange = shared_beaker.run("print('alive')")
+    assert exchange.stdout() == "alive\n"
+
+
+def _strip(sock: zmq.Socket) -> list[bytes]:
+    frames = sock.recv_multipart()
+    return frames[frames.index(b"<IDS|MSG>") + 1 :]
+
+
+def test_context_setup_with_bad_fields_is_an_error(shared_beaker: BeakerClient) -> None:
+    exchange = shared_beaker.request("context_setup_request", {"language": "python3"})
+    assert exchange.content["status"] == "error"
+    assert "needs 'context'" in exchange.content["evalue"]
+    exchange = shared_beaker.request(
+        "context_setup_request", {"context": "default", "language": "cobol"}
+    )
+    assert exchange.content["status"] == "error"
+    assert "Unknown language 'cobol'" in exchange.content["evalue"]
+    assert shared_beaker.run("print(3)").stdout() == "3\n"
