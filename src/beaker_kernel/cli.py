@@ -9,9 +9,9 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args.pop(0) if args else "serve"
     if command == "serve":
-        from .service.app import BeakerServiceApp
+        from .service.app import main as serve
 
-        BeakerServiceApp.launch_instance(argv=args)
+        serve(args)
     elif command == "kernel":
         from .kernel import main as kernel_main
 

@@ -1,0 +1,154 @@
+"""HTTP endpoints of the Beaker service.
+
+``GET /health``
+    No token needed: ``{"status": "ok", "version": ...}``. Nothing else is public.
+``GET /contexts``
+    Every context and the languages it can run here (only languages with an installed
+    kernel): ``{slug: {"languages": [{"slug", "subkernel"}], "defaultPayload": "<json>"}}``.
+``POST /beaker/subkernels`` ``{kernel_id, parent_id}``
+    A Beaker kernel claims a kernel it started with ``POST /api/kernels`` as its
+    subkernel and receives ``{"connection": {...}}``. The server's auto-restart is turned
+    off for it: the Beaker kernel restarts it itself and tells its front end.
+``GET /beaker/subkernels/<id>``
+    ``{"alive": bool, "connection": {...}}`` (after a restart, the new ports).
+``DELETE /beaker/kernels/<parent id>/subkernels``
+    Shut down every subkernel of a Beaker kernel.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from .. import __version__
+from ..subkernels import load_subkernels
+from .state import ServiceState
+
+UUID = r"(?P<kernel_id>[0-9a-fA-F-]{1,64})"
+
+
+class BeakerHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+    @property
+    def beaker(self) -> ServiceState:
+        state: ServiceState = self.settings["beaker_state"]
+        return state
+
+    def body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as e:
+            raise web.HTTPError(400, f"The request body is not JSON: {e}") from e
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "The request body must be a JSON object")
+        return body
+
+    def connection(self, kernel_id: str) -> dict[str, Any]:
+        km = self.kernel_manager.get_kernel(kernel_id)
+        info = dict(km.get_connection_info(session=False))
+        key = info.get("key", b"")
+        info["key"] = key.decode() if isinstance(key, bytes) else key
+        return info
+
+    def require_kernel(self, kernel_id: str) -> None:
+        if kernel_id not in self.kernel_manager:
+            raise web.HTTPError(404, f"No kernel {kernel_id}")
+
+
+class HealthHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[misc]
+    """Liveness for load balancers and compose health checks; no token, no details."""
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"status": "ok", "version": __version__}))
+
+
+class ContextsHandler(BeakerHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        registry = self.settings["beaker_contexts"]
+        registry.reload()
+        specs = {
+            name: model["spec"]
+            for name, model in (await _all_specs(self.kernel_spec_manager)).items()
+            if not model["spec"].get("metadata", {}).get("beaker_kernel")
+        }
+        available: list[dict[str, str]] = []
+        for subkernel in load_subkernels().values():
+            try:
+                available.append(
+                    {"slug": subkernel.slug, "subkernel": subkernel.choose_kernelspec(specs)}
+                )
+            except Exception:
+                continue  # this language has no kernel here
+        result = {}
+        for slug, cls in sorted(registry.all().items()):
+            languages = [lang for lang in available if cls.supports(lang["slug"])]
+            result[slug] = {
+                "languages": languages,
+                "defaultPayload": json.dumps(cls.default_payload),
+            }
+        self.finish(json.dumps(result))
+
+
+async def _all_specs(kernel_spec_manager: Any) -> dict[str, Any]:
+    getter = getattr(kernel_spec_manager, "async_get_all_specs", None)
+    if getter is not None:
+        specs: dict[str, Any] = await getter()
+        return specs
+    result: dict[str, Any] = kernel_spec_manager.get_all_specs()
+    return result
+
+
+class SubkernelsHandler(BeakerHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        kernel_id = body.get("kernel_id")
+        parent_id = body.get("parent_id")
+        if not isinstance(kernel_id, str):
+            raise web.HTTPError(400, "kernel_id must be the id of a running kernel")
+        if parent_id is not None and not isinstance(parent_id, str):
+            raise web.HTTPError(400, "parent_id must be a kernel id or null")
+        self.require_kernel(kernel_id)
+        if parent_id is not None:
+            self.require_kernel(parent_id)
+        km = self.kernel_manager.get_kernel(kernel_id)
+        # The Beaker kernel watches and restarts its subkernel and tells its front end;
+        # a second restart by the server would race with it.
+        km.autorestart = False
+        km.stop_restarter()
+        self.beaker.claim(kernel_id, parent_id)
+        self.finish(json.dumps({"connection": self.connection(kernel_id)}))
+
+
+class SubkernelHandler(BeakerHandler):
+    @web.authenticated
+    async def get(self, kernel_id: str) -> None:
+        self.require_kernel(kernel_id)
+        km = self.kernel_manager.get_kernel(kernel_id)
+        alive = bool(await km.is_alive())
+        self.finish(json.dumps({"alive": alive, "connection": self.connection(kernel_id)}))
+
+
+class ChildrenHandler(BeakerHandler):
+    @web.authenticated
+    async def delete(self, kernel_id: str) -> None:
+        deleted = await self.beaker.delete_children(kernel_id)
+        self.finish(json.dumps({"deleted": deleted}))
+
+
+def handlers() -> list[tuple[str, type[Any]]]:
+    return [
+        (r"/health", HealthHandler),
+        (r"/contexts", ContextsHandler),
+        (r"/beaker/subkernels", SubkernelsHandler),
+        (rf"/beaker/subkernels/{UUID}", SubkernelHandler),
+        (rf"/beaker/kernels/{UUID}/subkernels", ChildrenHandler),
+    ]
