@@ -51,7 +51,7 @@ class DatasetContext(BeakerContext):
             raise ContextInfoError(e.message) from e
         return info
 
-    def get_code(self, name: str, **variables: Any) -> str:
+    def get_code(self, name: str, /, **variables: Any) -> str:
         variables.setdefault("rows", 5)
         return super().get_code(name, **variables)
 
