@@ -25,3 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"beaker: unknown command {command!r}; try 'beaker --help'", file=sys.stderr)
         raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()

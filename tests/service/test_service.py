@@ -1,0 +1,123 @@
+"""The service end to end: HTTP and websockets to a real ``beaker serve``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import psutil
+
+from .conftest import Service, start_service
+
+
+def names(kernels: list[dict]) -> list[str]:
+    return sorted(k["name"] for k in kernels)
+
+
+def test_health_and_contexts(service: Service) -> None:
+    health = service.http("GET", "/health", token=None)
+    assert health.status == 200
+    assert health.json()["status"] == "ok"
+    contexts = service.http("GET", "/contexts").json()
+    assert set(contexts) >= {"default", "dataset"}
+    languages = {lang["slug"]: lang["subkernel"] for lang in contexts["dataset"]["languages"]}
+    # python3 and R are installed here; Julia is not, so it is not offered
+    assert languages == {"python3": "python3", "rlang": "ir"}
+    assert json.loads(contexts["dataset"]["defaultPayload"]) == {"path": "data.csv", "variable": "df"}
+
+
+def test_beaker_kernel_starts_its_subkernel_through_the_service(
+    service: Service, tmp_path: Path
+) -> None:
+    beaker_id = service.start_beaker()
+    kernels = service.wait_for_kernels(lambda ks: len(ks) == 2)
+    assert names(kernels) == ["beaker_kernel", "python3"]
+    ws = service.connect(beaker_id)
+    try:
+        reply, stdout = ws.execute("print(6 * 7)")
+        assert reply["content"]["status"] == "ok"
+        assert stdout == "42\n"
+
+        csv = tmp_path / "data.csv"
+        csv.write_text("x,y\n1,2\n3,4\n")
+        reply, iopub = ws.request(
+            "context_setup_request",
+            {"context": "dataset", "language": "python3", "context_info": {"path": str(csv)}},
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert any(m["msg_type"] == "context_setup_response" for m in iopub)
+        # same language: the subkernel is reused
+        assert names(service.kernels()) == ["beaker_kernel", "python3"]
+        reply, _ = ws.request("describe_dataset_request")
+        assert reply["content"]["return"]["rows"] == 2
+
+        reply, _ = ws.request(
+            "context_setup_request",
+            {"context": "dataset", "language": "rlang", "context_info": {"path": str(csv)}},
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        # another language: a new subkernel, and the old one is gone
+        service.wait_for_kernels(lambda ks: names(ks) == ["beaker_kernel", "ir"])
+        reply, _ = ws.request("preview_dataset_request", {"rows": 1})
+        assert reply["content"]["return"]["rows"] == [[1, 2]]
+        reply, stdout = ws.execute("cat(sum(df$y))")
+        assert stdout == "6"
+    finally:
+        ws.close()
+    assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
+    service.wait_for_kernels(lambda ks: ks == [])
+
+
+def test_killed_beaker_kernel_leaves_no_subkernel(service: Service) -> None:
+    beaker_id = service.start_beaker()
+    kernels = service.wait_for_kernels(lambda ks: len(ks) == 2)
+    sub_id = next(k["id"] for k in kernels if k["id"] != beaker_id)
+    server = psutil.Process(service.process.pid)
+    beaker_proc = next(
+        p for p in server.children() if "beaker_kernel.kernel" in " ".join(p.cmdline())
+    )
+    beaker_proc.kill()
+    # the server notices the dead kernel and restarts it; the old subkernel is deleted
+    deadline = time.monotonic() + 30
+    while sub_id in {k["id"] for k in service.kernels()}:
+        assert time.monotonic() < deadline, "the dead Beaker kernel's subkernel was kept"
+        time.sleep(0.2)
+    assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
+    service.wait_for_kernels(lambda ks: ks == [])
+
+
+def test_subkernel_crash_under_the_service(service: Service) -> None:
+    beaker_id = service.start_beaker()
+    service.wait_for_kernels(lambda ks: len(ks) == 2)
+    ws = service.connect(beaker_id)
+    try:
+        reply, _ = ws.request(
+            "execute_request", {"code": "import os; os._exit(1)", "silent": False}
+        )
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "SubkernelDiedError"
+        reply, stdout = ws.execute("print('back')")
+        assert stdout == "back\n"
+        # the server did not restart it a second time behind Beaker's back
+        assert names(service.kernels()) == ["beaker_kernel", "python3"]
+    finally:
+        ws.close()
+
+
+def test_sigterm_stops_every_kernel(tmp_path: Path) -> None:
+    service = start_service(tmp_path)
+    try:
+        service.start_beaker()
+        service.wait_for_kernels(lambda ks: len(ks) == 2)
+        server = psutil.Process(service.process.pid)
+        kernel_procs = server.children(recursive=True)
+        assert len(kernel_procs) >= 2
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(30) is not None
+        gone, alive = psutil.wait_procs(kernel_procs, timeout=15)
+        assert alive == [], f"still running after SIGTERM: {[p.cmdline() for p in alive]}"
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
