@@ -46,8 +46,9 @@ class BeakerClient(BlockingKernelClient):
     ) -> Exchange:
         msg = self.session.msg(msg_type, content or {})
         getattr(self, f"{channel}_channel").send(msg)
-        return self.collect(msg["header"]["msg_id"], channel=channel, timeout=timeout,
-                            wait_idle=wait_idle)
+        return self.collect(
+            msg["header"]["msg_id"], channel=channel, timeout=timeout, wait_idle=wait_idle
+        )
 
     def collect(
         self, msg_id: str, *, channel: str = "shell", timeout: float = 60, wait_idle: bool = True

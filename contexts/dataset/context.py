@@ -79,6 +79,4 @@ class DatasetContext(BeakerContext):
         if not isinstance(value, (int, float, str)) or isinstance(value, bool):
             raise MessageError("value must be a number or a string")
         _check_identifier(target, "target")
-        return await self.run_procedure(
-            "filter", column=column, op=op, value=value, target=target
-        )
+        return await self.run_procedure("filter", column=column, op=op, value=value, target=target)

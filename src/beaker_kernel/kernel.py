@@ -16,6 +16,7 @@ ipykernel's ``shell_handlers``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -44,7 +45,7 @@ from .errors import (
 )
 from .launchers import LocalLauncher, ServiceLauncher, SubkernelHandle, SubkernelLauncher
 from .subkernels import Subkernel, get_subkernel, load_subkernels
-from .wire import DELIM, Frames, InvalidSignature, Request, encode
+from .wire import Frames, InvalidSignature, Request, encode
 
 if TYPE_CHECKING:
     from .contexts.base import BeakerContext
@@ -231,9 +232,9 @@ class BeakerKernel(LoggingConfigurable):
         "previews run, so they never queue in front of a user's next request.",
     ).tag(config=True)
 
-    restart_on_crash = Bool(
-        True, help="Start a new subkernel when the current one dies."
-    ).tag(config=True)
+    restart_on_crash = Bool(True, help="Start a new subkernel when the current one dies.").tag(
+        config=True
+    )
 
     def __init__(self, connection_file: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -384,7 +385,7 @@ class BeakerKernel(LoggingConfigurable):
         language: str,
         prepare: Callable[[SubkernelLink], Awaitable[None]] | None = None,
     ) -> bool:
-        """Make ``language`` the running subkernel; returns whether it changed.
+        r"""Make ``language`` the running subkernel; returns whether it changed.
 
         The new subkernel is started, checked and ``prepare``\ d (a context runs its setup
         procedures there) *before* the old one is stopped, so a failure anywhere leaves
@@ -550,7 +551,10 @@ class BeakerKernel(LoggingConfigurable):
             content["execution_count"] = None
         if msg_type.endswith("_request"):
             await self.send_reply(
-                pending.channel, pending.idents, parent, msg_type[: -len("_request")] + "_reply",
+                pending.channel,
+                pending.idents,
+                parent,
+                msg_type[: -len("_request")] + "_reply",
                 content,
             )
         self.publish("status", {"execution_state": "idle"}, parent)
@@ -596,8 +600,10 @@ class BeakerKernel(LoggingConfigurable):
         if handler is not None:
             await self._handle(handler, channel, frames, header)
             return
-        if channel == "shell" and msg_type not in STANDARD_SHELL_TYPES and msg_type.endswith(
-            "_request"
+        if (
+            channel == "shell"
+            and msg_type not in STANDARD_SHELL_TYPES
+            and msg_type.endswith("_request")
         ):
             await self._reply_unknown(channel, frames, header)
             return
@@ -669,7 +675,9 @@ class BeakerKernel(LoggingConfigurable):
     async def _forward_stdin(self, frames: Frames) -> None:
         if self._stdin_waiters:
             parent_id = frames.parent_header().get("msg_id")
-            waiter = self._stdin_waiters.pop(parent_id, None) if isinstance(parent_id, str) else None
+            waiter = (
+                self._stdin_waiters.pop(parent_id, None) if isinstance(parent_id, str) else None
+            )
             if waiter is not None:
                 if not waiter.done():
                     waiter.set_result(str(frames.content().get("value", "")))
@@ -833,8 +841,7 @@ class BeakerKernel(LoggingConfigurable):
             return json.loads(text)
         except ValueError as e:
             raise ProcedureFailedError(
-                f"The code did not print a single JSON document: {e}; it printed "
-                f"{text[:200]!r}"
+                f"The code did not print a single JSON document: {e}; it printed {text[:200]!r}"
             ) from e
 
     # ------------------------------------------------------------------ post-execute
@@ -858,9 +865,7 @@ class BeakerKernel(LoggingConfigurable):
             if self.context is not None:
                 self._schedule_post_execute(parent)
             return
-        self._post_execute_task = self.spawn(
-            self.context.post_execute(parent), name="post-execute"
-        )
+        self._post_execute_task = self.spawn(self.context.post_execute(parent), name="post-execute")
 
     def _cancel_post_execute(self) -> None:
         if self._post_execute_handle is not None:
@@ -958,14 +963,12 @@ def _reply_type(header: dict[str, Any]) -> str:
 
 
 def _heartbeat(address: str) -> None:
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = context.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.bind(address)
-    try:
+    with contextlib.suppress(zmq.ContextTerminated):
         zmq.proxy(sock, sock)
-    except zmq.ContextTerminated:
-        pass
 
 
 def main(argv: list[str] | None = None) -> None:

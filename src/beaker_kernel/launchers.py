@@ -70,7 +70,7 @@ class SubkernelLauncher(ABC):
     async def start(self, kernel_name: str) -> SubkernelHandle:
         """Start a subkernel from the kernelspec ``kernel_name``."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release resources held by the launcher itself."""
 
 
@@ -140,13 +140,9 @@ class LocalLauncher(SubkernelLauncher):
             kernel_name=kernel_name, shutdown_wait_time=self._shutdown_wait_time
         )
         try:
-            await manager.start_kernel(
-                env=subkernel_environment(), preexec_fn=_die_with_parent
-            )
+            await manager.start_kernel(env=subkernel_environment(), preexec_fn=_die_with_parent)
         except Exception as e:
-            raise SubkernelStartError(
-                f"Could not start the {kernel_name!r} kernel: {e}"
-            ) from e
+            raise SubkernelStartError(f"Could not start the {kernel_name!r} kernel: {e}") from e
         return LocalHandle(kernel_name, manager)
 
 

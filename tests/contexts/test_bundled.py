@@ -29,13 +29,16 @@ def test_default_context_reports_variables(
     assert setup.content["slug"] == "default"
     assert setup.content["language"]["slug"] == language
     response = setup.of_type("context_setup_response")
-    assert response and response[0]["slug"] == "default"
+    assert response
+    assert response[0]["slug"] == "default"
     assert "get_kernel_state" in setup.content["actions"]
 
     cell = client.run(LANGUAGES[language]["assign"])
     assert cell.content["status"] == "ok"
     # after the cell, once the subkernel is idle, the state is published
-    state_msg = client.wait_for_iopub("kernel_state_info", parent_id=cell.reply["parent_header"]["msg_id"])
+    state_msg = client.wait_for_iopub(
+        "kernel_state_info", parent_id=cell.reply["parent_header"]["msg_id"]
+    )
     variables = state_msg["content"]["variables"]
     assert variables["answer"]["type"] in LANGUAGES[language]["int_type"]
     assert "42" in variables["answer"]["repr"]
@@ -53,7 +56,11 @@ def test_dataset_context_procedures(
     setup = client.setup_context("dataset", language, {"path": str(csv_file), "variable": "cities"})
     assert setup.content["status"] == "ok", setup.content
     assert setup.content["config"] == {"path": str(csv_file), "variable": "cities"}
-    assert sorted(setup.content["actions"]) == ["describe_dataset", "filter_dataset", "preview_dataset"]
+    assert sorted(setup.content["actions"]) == [
+        "describe_dataset",
+        "filter_dataset",
+        "preview_dataset",
+    ]
 
     described = client.request("describe_dataset_request").content
     assert described["status"] == "ok", described
@@ -101,7 +108,9 @@ def test_dataset_filter_on_a_missing_column_is_an_error(
     beaker: tuple[KernelManager, BeakerClient], language: str, csv_file: Path
 ) -> None:
     _, client = beaker
-    assert client.setup_context("dataset", language, {"path": str(csv_file)}).content["status"] == "ok"
+    assert (
+        client.setup_context("dataset", language, {"path": str(csv_file)}).content["status"] == "ok"
+    )
     reply = client.request(
         "filter_dataset_request", {"column": "altitude", "op": ">", "value": 1}
     ).content
@@ -115,7 +124,9 @@ def test_dataset_filter_on_a_missing_column_is_an_error(
     assert "op must be one of" in bad_op["evalue"]
 
 
-def test_switching_language_keeps_the_kernel_usable(beaker: tuple[KernelManager, BeakerClient]) -> None:
+def test_switching_language_keeps_the_kernel_usable(
+    beaker: tuple[KernelManager, BeakerClient],
+) -> None:
     _, client = beaker
     assert client.setup_context("default", "rlang").content["status"] == "ok"
     assert client.run("cat(R.version$language)").stdout() == "R"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jupyter_client.manager import KernelManager
 
 from ..client import BeakerClient, start_beaker
 
@@ -43,7 +42,8 @@ def test_unknown_context(kernel_with_test_contexts) -> None:
     assert reply["status"] == "error"
     assert reply["ename"] == "UnknownContextError"
     assert "Unknown context 'nonexistent'" in reply["evalue"]
-    assert "default" in reply["evalue"] and "dataset" in reply["evalue"]
+    assert "default" in reply["evalue"]
+    assert "dataset" in reply["evalue"]
     still_on_pyonly(client)
 
 

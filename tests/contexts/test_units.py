@@ -19,7 +19,7 @@ def test_registry_finds_bundled_and_folder_contexts(context_path: Path) -> None:
     assert contexts["pyonly"].languages() == {"python3"}
     assert contexts["dataset"].languages() == {"python3", "rlang", "julia"}
     assert contexts["default"].languages() is None
-    with pytest.raises(UnknownContextError, match="Available contexts: .*dataset"):
+    with pytest.raises(UnknownContextError, match=r"Available contexts: .*dataset"):
         registry.get("nope")
 
 
@@ -60,7 +60,7 @@ def test_procedures_render_strictly_and_without_escaping(tmp_path: Path) -> None
     folder.mkdir()
     (folder / "greet.jinja").write_text("print({{ name | tojson }}, '<b>{{ raw }}</b>')\n")
     procedures = ProcedureSet("python3", [tmp_path])
-    assert procedures.render("greet", name='O"Neil', raw="&") == "print(\"O\\\"Neil\", '<b>&</b>')\n"
+    assert procedures.render("greet", name='O"Neil', raw="&") == 'print("O\\"Neil", \'<b>&</b>\')\n'
     with pytest.raises(ProcedureRenderError, match="raw"):
         procedures.render("greet", name="x")
     with pytest.raises(ProcedureNotFoundError, match="missing"):

@@ -32,10 +32,14 @@ class TestBeakerPythonConformance(jupyter_kernel_test.KernelTests):
         {"code": "[n*n for n in range(4)]", "result": "[0, 1, 4, 9]"},
     ]
     code_display_data = [
-        {"code": "from IPython.display import HTML, display; display(HTML('<b>hi</b>'))",
-         "mime": "text/html"},
-        {"code": "from IPython.display import Math, display; display(Math(r'\\frac{1}{2}'))",
-         "mime": "text/latex"},
+        {
+            "code": "from IPython.display import HTML, display; display(HTML('<b>hi</b>'))",
+            "mime": "text/html",
+        },
+        {
+            "code": "from IPython.display import Math, display; display(Math(r'\\frac{1}{2}'))",
+            "mime": "text/latex",
+        },
     ]
     code_history_pattern = "1?2*"
     # Not "range": ipykernel itself answers a range request for the current session with

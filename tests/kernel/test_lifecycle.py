@@ -110,7 +110,8 @@ def test_subkernel_crash_is_reported_and_recovered(
     assert crash.content["ename"] == "SubkernelDiedError"
     assert "died unexpectedly" in crash.content["evalue"]
     errors = crash.of_type("error")
-    assert errors and errors[0]["ename"] == "SubkernelDiedError"
+    assert errors
+    assert errors[0]["ename"] == "SubkernelDiedError"
     after = client.run("print(1 + 1)", timeout=60)
     assert after.content["status"] == "ok"
     assert after.stdout() == "2\n"

@@ -135,7 +135,11 @@ class KernelSocket:
         return msg_id
 
     def request(
-        self, msg_type: str, content: dict[str, Any] | None = None, *, channel: str = "shell",
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        channel: str = "shell",
         timeout: float = 90,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Send a request; return its reply and the iopub messages up to idle."""
@@ -162,7 +166,8 @@ class KernelSocket:
             "execute_request", {"code": code, "silent": False, "store_history": True}
         )
         stdout = "".join(
-            m["content"]["text"] for m in iopub
+            m["content"]["text"]
+            for m in iopub
             if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
         )
         return reply, stdout

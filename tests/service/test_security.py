@@ -34,8 +34,9 @@ def test_every_endpoint_needs_the_token(service: Service, method: str, path: str
 
 def test_foreign_origin_without_token_is_refused(service: Service) -> None:
     headers = {"Origin": "https://evil.example"}
-    response = service.http("POST", "/api/kernels", {"name": "beaker_kernel"}, token=None,
-                            headers=headers)
+    response = service.http(
+        "POST", "/api/kernels", {"name": "beaker_kernel"}, token=None, headers=headers
+    )
     assert response.status == 403
     assert service.kernels() == []
     with pytest.raises(websocket.WebSocketBadStatusException) as e:
@@ -66,8 +67,17 @@ def test_no_endpoint_returns_the_token(service: Service) -> None:
     beaker_id = service.start_beaker()
     kernels = service.wait_for_kernels(lambda ks: len(ks) == 2)
     sub_id = next(k["id"] for k in kernels if k["id"] != beaker_id)
-    for path in ["/health", "/api/kernels", "/api/kernelspecs", "/api/sessions", "/api/status",
-                 "/contexts", f"/beaker/subkernels/{sub_id}", "/api/me", "/api"]:
+    for path in [
+        "/health",
+        "/api/kernels",
+        "/api/kernelspecs",
+        "/api/sessions",
+        "/api/status",
+        "/contexts",
+        f"/beaker/subkernels/{sub_id}",
+        "/api/me",
+        "/api",
+    ]:
         body = service.http("GET", path).body.decode()
         assert service.token not in body, path
         assert SECRET_KEY not in body, path
@@ -91,7 +101,8 @@ def test_subkernels_inherit_no_secret(service: Service) -> None:
     sub_env = next(env for cmd, env in envs.items() if "ipykernel" in cmd)
     # the LLM key goes to the Beaker kernel (its agent) and nowhere else
     assert beaker_env["OPENAI_API_KEY"] == SECRET_KEY
-    assert "JUPYTER_TOKEN" not in beaker_env and "BEAKER_TOKEN" not in beaker_env
+    assert "JUPYTER_TOKEN" not in beaker_env
+    assert "BEAKER_TOKEN" not in beaker_env
     assert beaker_env["BEAKER_SERVICE_TOKEN"] == service.token
     assert not any("KEY" in k or "TOKEN" in k for k in sub_env)
 

@@ -25,7 +25,10 @@ def test_health_and_contexts(service: Service) -> None:
     languages = {lang["slug"]: lang["subkernel"] for lang in contexts["dataset"]["languages"]}
     # python3 and R are installed here; Julia is not, so it is not offered
     assert languages == {"python3": "python3", "rlang": "ir"}
-    assert json.loads(contexts["dataset"]["defaultPayload"]) == {"path": "data.csv", "variable": "df"}
+    assert json.loads(contexts["dataset"]["defaultPayload"]) == {
+        "path": "data.csv",
+        "variable": "df",
+    }
 
 
 def test_beaker_kernel_starts_its_subkernel_through_the_service(
@@ -116,7 +119,7 @@ def test_sigterm_stops_every_kernel(tmp_path: Path) -> None:
         assert len(kernel_procs) >= 2
         service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(30) is not None
-        gone, alive = psutil.wait_procs(kernel_procs, timeout=15)
+        _gone, alive = psutil.wait_procs(kernel_procs, timeout=15)
         assert alive == [], f"still running after SIGTERM: {[p.cmdline() for p in alive]}"
     finally:
         if service.process.poll() is None:

@@ -127,8 +127,10 @@ class BeakerContext:
         """Folders searched for procedures, most specific first (subclass before base)."""
         folders: list[Path] = []
         for klass in cls.__mro__:
-            if isinstance(klass, type) and issubclass(klass, BeakerContext) and klass is not (
-                BeakerContext
+            if (
+                isinstance(klass, type)
+                and issubclass(klass, BeakerContext)
+                and klass is not (BeakerContext)
             ):
                 folder = klass.context_folder() / "procedures"
                 if folder not in folders:

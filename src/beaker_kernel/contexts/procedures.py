@@ -77,10 +77,13 @@ class ProcedureSet:
             return template.render(**variables)
         except jinja2.UndefinedError as e:
             raise ProcedureRenderError(
-                f"Procedure {name!r} ({self.language}) needs a value that was not given: {e.message}"
+                f"Procedure {name!r} ({self.language}) needs a value that was not given: "
+                f"{e.message}"
             ) from e
         except jinja2.TemplateError as e:
-            raise ProcedureRenderError(f"Procedure {name!r} ({self.language}) is broken: {e}") from e
+            raise ProcedureRenderError(
+                f"Procedure {name!r} ({self.language}) is broken: {e}"
+            ) from e
 
 
 def languages_in(folder: Path) -> set[str]:

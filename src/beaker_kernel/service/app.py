@@ -21,6 +21,7 @@ import secrets
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from traitlets import Unicode, default
 
 from .. import __version__
@@ -41,13 +42,21 @@ def _env(*names: str, fallback: str = "") -> str:
     return fallback
 
 
-class BeakerServiceApp(ExtensionApp):  # type: ignore[misc]
+class BeakerServiceApp(ExtensionApp):
     """The Beaker service."""
 
     name = "beaker"
     description = "The Beaker service: a Jupyter Server for Beaker kernels (API only)."
     load_other_extensions = True
     open_browser = False
+    _beaker_token = ""
+    _token_generated = False
+
+    @property
+    def server(self) -> ServerApp:
+        """The server this extension runs in (set before any of the hooks below)."""
+        assert self.serverapp is not None
+        return self.serverapp
 
     allow_origin = Unicode(
         help="Value of Access-Control-Allow-Origin (the origins of web front ends allowed "
@@ -75,15 +84,13 @@ class BeakerServiceApp(ExtensionApp):  # type: ignore[misc]
             for name, value in kept.items()
             if name not in ("JUPYTER_TOKEN", "BEAKER_TOKEN", "JPY_API_TOKEN")
         }
-        state = ServiceState(self.serverapp, beaker_only_env=beaker_only)
+        state = ServiceState(self.server, beaker_only_env=beaker_only)
         set_state(state)
-        self.settings.update(
-            beaker_state=state, beaker_contexts=ContextRegistry(parent=self)
-        )
-        if isinstance(self.serverapp.identity_provider, TokenOnlyIdentityProvider):
+        self.settings.update(beaker_state=state, beaker_contexts=ContextRegistry(parent=self))
+        if isinstance(self.server.identity_provider, TokenOnlyIdentityProvider):
             self.settings.update(allow_origin=self.allow_origin, disable_check_xsrf=True)
-            self.serverapp.allow_origin = self.allow_origin
-            self.serverapp.disable_check_xsrf = True
+            self.server.allow_origin = self.allow_origin
+            self.server.disable_check_xsrf = True
         else:
             # Loaded into a server that accepts login cookies: relaxing the origin and
             # the XSRF check there would let any web page use the visitor's cookie.
@@ -95,24 +102,24 @@ class BeakerServiceApp(ExtensionApp):  # type: ignore[misc]
         self._forget_deleted_kernels(state)
 
     def _forget_deleted_kernels(self, state: ServiceState) -> None:
-        manager = self.serverapp.kernel_manager
+        manager = self.server.kernel_manager
         original = manager.remove_kernel
 
         def remove_kernel(kernel_id: str) -> Any:
             state.forget(kernel_id)
             return original(kernel_id)
 
-        manager.remove_kernel = remove_kernel
+        manager.remove_kernel = remove_kernel  # type: ignore[method-assign]
 
     def initialize_handlers(self) -> None:
-        if getattr(type(self), "_token_generated", False):
+        if type(self)._token_generated:
             # Printed once on the terminal, like Jupyter does; set BEAKER_TOKEN to choose it.
-            self.log.info("Beaker: generated token (set BEAKER_TOKEN to choose one): %s",
-                          self.serverapp.identity_provider.token)
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            self.log.warning(
-                "Beaker is running as root: every kernel runs user code as root too."
+            self.log.info(
+                "Beaker: generated token (set BEAKER_TOKEN to choose one): %s",
+                self.server.identity_provider.token,
             )
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            self.log.warning("Beaker is running as root: every kernel runs user code as root too.")
         self.handlers.extend(handlers())
         self.log.info(
             "Beaker %s: API and websockets only. Authenticate every request with the header "
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.pop("BEAKER_TOKEN", None)
     args = list(argv or [])
     args.insert(0, f"--IdentityProvider.token={token}")
-    BeakerServiceApp.launch_instance(args)
+    BeakerServiceApp.launch_instance(args)  # type: ignore[no-untyped-call]
 
 
-__all__ = ["BeakerServiceApp", "main", "__version__"]
+__all__ = ["BeakerServiceApp", "__version__", "main"]

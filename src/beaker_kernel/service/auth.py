@@ -15,7 +15,7 @@ from typing import Any
 from jupyter_server.auth.identity import IdentityProvider, User
 
 
-class TokenOnlyIdentityProvider(IdentityProvider):  # type: ignore[misc]
+class TokenOnlyIdentityProvider(IdentityProvider):
     def get_user_cookie(self, handler: Any) -> User | None:
         return None
 

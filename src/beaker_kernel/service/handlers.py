@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -32,7 +33,7 @@ from .state import ServiceState
 UUID = r"(?P<kernel_id>[0-9a-fA-F-]{1,64})"
 
 
-class BeakerHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+class BeakerHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def beaker(self) -> ServiceState:
         state: ServiceState = self.settings["beaker_state"]
@@ -59,7 +60,7 @@ class BeakerHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
             raise web.HTTPError(404, f"No kernel {kernel_id}")
 
 
-class HealthHandler(ExtensionHandlerMixin, JupyterHandler):  # type: ignore[misc]
+class HealthHandler(ExtensionHandlerMixin, JupyterHandler):
     """Liveness for load balancers and compose health checks; no token, no details."""
 
     @allow_unauthenticated
@@ -133,7 +134,9 @@ class SubkernelHandler(BeakerHandler):
     async def get(self, kernel_id: str) -> None:
         self.require_kernel(kernel_id)
         km = self.kernel_manager.get_kernel(kernel_id)
-        alive = bool(await km.is_alive())
+        alive = km.is_alive()
+        if inspect.isawaitable(alive):
+            alive = await alive
         self.finish(json.dumps({"alive": alive, "connection": self.connection(kernel_id)}))
 
 

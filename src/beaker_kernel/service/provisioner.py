@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from jupyter_client.provisioning import LocalProvisioner
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from .state import get_state
 
 
-class BeakerKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
+class BeakerKernelProvisioner(LocalProvisioner):
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         state = get_state()
         if state is not None:

@@ -68,7 +68,7 @@ class ServiceState:
             self.parents.pop(kernel_id, None)
             if kernel_id in manager:
                 try:
-                    await manager.shutdown_kernel(kernel_id, now=True)
+                    await manager.shutdown_kernel(kernel_id, now=True)  # type: ignore[no-untyped-call]
                     deleted.append(kernel_id)
                 except Exception:
                     log.exception("Could not shut down subkernel %s of %s", kernel_id, parent_id)
