@@ -87,6 +87,12 @@ class Service:
         kernel_id: str = response.json()["id"]
         return kernel_id
 
+    def beaker_session(self) -> tuple[str, KernelSocket]:
+        """Start a Beaker kernel, wait for its subkernel, and connect a websocket."""
+        beaker_id = self.start_beaker()
+        self.wait_for_kernels(lambda ks: len(ks) == 2)
+        return beaker_id, self.connect(beaker_id)
+
     def connect(self, kernel_id: str, **options: Any) -> KernelSocket:
         ws_url = self.url.replace("http://", "ws://")
         sock = websocket.create_connection(

@@ -84,9 +84,7 @@ def test_no_endpoint_returns_the_token(service: Service) -> None:
 
 
 def test_subkernels_inherit_no_secret(service: Service) -> None:
-    beaker_id = service.start_beaker()
-    service.wait_for_kernels(lambda ks: len(ks) == 2)
-    ws = service.connect(beaker_id)
+    _, ws = service.beaker_session()
     try:
         _, stdout = ws.execute(
             "import os\n"

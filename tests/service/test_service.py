@@ -92,9 +92,7 @@ def test_killed_beaker_kernel_leaves_no_subkernel(service: Service) -> None:
 
 
 def test_subkernel_crash_under_the_service(service: Service) -> None:
-    beaker_id = service.start_beaker()
-    service.wait_for_kernels(lambda ks: len(ks) == 2)
-    ws = service.connect(beaker_id)
+    _, ws = service.beaker_session()
     try:
         reply, _ = ws.request(
             "execute_request", {"code": "import os; os._exit(1)", "silent": False}
