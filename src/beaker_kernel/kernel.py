@@ -259,6 +259,8 @@ class BeakerKernel(LoggingConfigurable):
         # shown to the front end.
         self._retired: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # msg_ids of requests finished by a detached task, which publishes their idle.
+        self._detached: set[str] = set()
         # input_request msg_id → future of the front end's answer (see ask_user).
         self._stdin_waiters: dict[str, asyncio.Future[str]] = {}
         self._shutdown = asyncio.Event()
@@ -372,6 +374,26 @@ class BeakerKernel(LoggingConfigurable):
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
+
+    def detach(
+        self, request: Request, coro: Coroutine[Any, Any, Any], *, name: str
+    ) -> asyncio.Task[Any]:
+        """Finish handling ``request`` in a task of its own, so its channel goes on at once.
+
+        A handler calls this for long work (an agent run) and returns right away. The task
+        must send the reply; the request's ``idle`` status is published when it ends
+        instead of when the handler returns.
+        """
+        self._detached.add(request.msg_id)
+
+        async def run() -> None:
+            try:
+                await coro
+            finally:
+                self._detached.discard(request.msg_id)
+                self.publish("status", {"execution_state": "idle"}, request.header)
+
+        return self.spawn(run(), name=name)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -638,7 +660,8 @@ class BeakerKernel(LoggingConfigurable):
                 },
             )
         finally:
-            self.publish("status", {"execution_state": "idle"}, request.header)
+            if request.msg_id not in self._detached:
+                self.publish("status", {"execution_state": "idle"}, request.header)
 
     async def _reply_unknown(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
         msg_type = header["msg_type"]
