@@ -1,0 +1,178 @@
+"""Agent settings and the LLM model they describe.
+
+The settings belong to the kernel (one per kernel process, shared by its contexts) and
+can be changed at run time with ``set_agent_model_request``. Reading them imports
+nothing heavy; :meth:`AgentSettings.create_model` imports the provider's archytas model
+class, which is the moment the LLM stack is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Dict, Float, Int, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ..errors import AgentError, ModelNotConfiguredError
+
+if TYPE_CHECKING:
+    from ..kernel import BeakerKernel
+
+
+class AgentSettings(LoggingConfigurable):
+    """How the agent reaches its model, and the limits of its default tools."""
+
+    provider_import_path = Unicode(
+        help="The archytas model class of the LLM provider, as 'module:Class' or "
+        "'module.Class' (e.g. 'archytas.models.openai:OpenAIModel'). "
+        "Environment: LLM_PROVIDER_IMPORT_PATH.",
+    ).tag(config=True)
+
+    @default("provider_import_path")
+    def _default_provider_import_path(self) -> str:
+        return os.environ.get("LLM_PROVIDER_IMPORT_PATH", "")
+
+    model_name = Unicode(
+        help="The provider's model name ('' for the model class's default). "
+        "Environment: LLM_SERVICE_MODEL.",
+    ).tag(config=True)
+
+    @default("model_name")
+    def _default_model_name(self) -> str:
+        return os.environ.get("LLM_SERVICE_MODEL", "")
+
+    api_key = Unicode(
+        help="The provider's API key or token ('' to let the provider read its own "
+        "environment variable, e.g. OPENAI_API_KEY). Environment: LLM_SERVICE_TOKEN.",
+    ).tag(config=True)
+
+    @default("api_key")
+    def _default_api_key(self) -> str:
+        return os.environ.get("LLM_SERVICE_TOKEN", "")
+
+    model_options = Dict(
+        help="Extra fields of the archytas model configuration, e.g. "
+        '{"base_url": "http://gateway:4000/v1"} for an OpenAI-compatible server. '
+        "Environment: BEAKER_AGENT_MODEL_OPTIONS (a JSON object).",
+    ).tag(config=True)
+
+    @default("model_options")
+    def _default_model_options(self) -> dict[str, Any]:
+        raw = os.environ.get("BEAKER_AGENT_MODEL_OPTIONS", "")
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as e:
+            raise AgentError(f"BEAKER_AGENT_MODEL_OPTIONS is not valid JSON: {e}") from e
+        if not isinstance(value, dict):
+            raise AgentError("BEAKER_AGENT_MODEL_OPTIONS must be a JSON object")
+        return value
+
+    ask_user_timeout = Float(
+        help="Seconds the ask_user tool waits for the user's answer. "
+        "Environment: BEAKER_AGENT_ASK_USER_TIMEOUT.",
+    ).tag(config=True)
+
+    @default("ask_user_timeout")
+    def _default_ask_user_timeout(self) -> float:
+        return float(os.environ.get("BEAKER_AGENT_ASK_USER_TIMEOUT", "300"))
+
+    output_limit = Int(
+        help="Characters of a tool's output the model sees; longer output keeps its "
+        "beginning and end. Environment: BEAKER_AGENT_OUTPUT_LIMIT.",
+    ).tag(config=True)
+
+    @default("output_limit")
+    def _default_output_limit(self) -> int:
+        return int(os.environ.get("BEAKER_AGENT_OUTPUT_LIMIT", "4000"))
+
+    state_timeout = Float(
+        10.0,
+        help="Seconds to wait for the subkernel's variables before each model call "
+        "(a busy subkernel is reported as such instead).",
+    ).tag(config=True)
+
+    max_react_steps = Int(
+        30, help="Model calls allowed for one request before the agent gives up."
+    ).tag(config=True)
+
+    def configured(self) -> bool:
+        return bool(self.provider_import_path)
+
+    def describe(self) -> dict[str, str]:
+        """Provider and model, for replies; never the key."""
+        return {"provider": self.provider_import_path, "model": self.model_name}
+
+    def create_model(self) -> Any:
+        """A new instance of the configured archytas model class.
+
+        Raises :class:`ModelNotConfiguredError` when no provider is set and
+        :class:`AgentError` when the class cannot be loaded or refuses the settings.
+        """
+        if not self.provider_import_path:
+            raise ModelNotConfiguredError(
+                "No LLM is configured. Set LLM_PROVIDER_IMPORT_PATH (an archytas model "
+                "class, e.g. archytas.models.openai:OpenAIModel), LLM_SERVICE_MODEL and "
+                "LLM_SERVICE_TOKEN in the kernel's environment, or send a "
+                "set_agent_model_request."
+            )
+        model_class = import_object(self.provider_import_path, "LLM_PROVIDER_IMPORT_PATH")
+        from archytas.models.base import BaseArchytasModel
+
+        if not (isinstance(model_class, type) and issubclass(model_class, BaseArchytasModel)):
+            raise AgentError(
+                f"{self.provider_import_path} is not an archytas model class "
+                "(a subclass of archytas.models.base.BaseArchytasModel)"
+            )
+        config: dict[str, Any] = dict(self.model_options)
+        config["model_name"] = self.model_name or getattr(model_class, "DEFAULT_MODEL", None) or ""
+        if self.api_key:
+            config["api_key"] = self.api_key
+        try:
+            model = model_class(config)
+        except Exception as e:
+            from .errors import explain
+
+            raise explain(e) from e
+        if model.summarization_threshold is None:
+            # archytas compares the history's size with this threshold after each
+            # request; a model of unknown context size would fail that comparison.
+            model.config.summarization_threshold = 100_000
+        return model
+
+
+def import_object(path: str, what: str) -> Any:
+    """The object named by ``module:attribute`` or ``module.attribute``."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep:
+        module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise AgentError(f"{what} must look like 'package.module:Class', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise AgentError(
+            f"{what}: cannot import {module_name!r} ({e}). Is the provider's package "
+            "installed (e.g. pip install 'beaker-kernel[agent]')?"
+        ) from e
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise AgentError(f"{what}: module {module_name!r} has no {attribute!r}") from None
+
+
+_settings: weakref.WeakKeyDictionary[BeakerKernel, AgentSettings] = weakref.WeakKeyDictionary()
+
+
+def settings_for(kernel: BeakerKernel) -> AgentSettings:
+    """The agent settings of ``kernel`` (created on first use, configured by the kernel)."""
+    settings = _settings.get(kernel)
+    if settings is None:
+        settings = AgentSettings(parent=kernel)
+        _settings[kernel] = settings
+    return settings
