@@ -344,6 +344,7 @@ class BeakerKernel(LoggingConfigurable):
         """Run until a shutdown request or SIGTERM, then stop the subkernel."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._shutdown.set)
+        self.spawn(self._watch_parent(), name="watch-parent")
         try:
             await self.start()
         except BeakerError as e:
@@ -394,6 +395,24 @@ class BeakerKernel(LoggingConfigurable):
                 self.publish("status", {"execution_state": "idle"}, request.header)
 
         return self.spawn(run(), name=name)
+
+    async def _watch_parent(self) -> None:
+        """Shut down when the process that started this kernel dies.
+
+        A front end killed without shutting its kernels down would otherwise leave
+        Beaker and its subkernel running forever. jupyter_client names the parent in
+        ``JPY_PARENT_PID``; without it (or if it is already gone) nothing is watched.
+        """
+        try:
+            parent = int(os.environ.get("JPY_PARENT_PID", "0"))
+        except ValueError:
+            return
+        if parent <= 1 or os.getppid() != parent:
+            return
+        while os.getppid() == parent:
+            await asyncio.sleep(1.0)
+        log.warning("The process that started this kernel (%d) is gone; shutting down", parent)
+        self._shutdown.set()
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

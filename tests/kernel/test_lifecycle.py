@@ -9,7 +9,7 @@ import time
 from jupyter_client.manager import KernelManager
 
 from ..client import BeakerClient
-from ..conftest import pid_alive
+from ..conftest import REPO, pid_alive
 
 
 def subkernel_pid(client: BeakerClient) -> int:
@@ -85,6 +85,43 @@ def test_killed_beaker_kernel_takes_its_r_subkernel_along(
     sub_pid = int(client.run("cat(Sys.getpid())").stdout())
     km.provisioner.process.kill()  # type: ignore[union-attr]
     assert wait_until(lambda: not pid_alive(sub_pid)), "IRkernel outlived a SIGKILLed Beaker"
+
+
+def test_orphaned_beaker_kernel_shuts_down_with_its_subkernel(tmp_path) -> None:
+    """A front end killed without shutting its kernel down leaves nothing running."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "front_end.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time
+            from tests.client import start_beaker
+            km, client = start_beaker()
+            pid = client.run("import os; print(os.getpid())").stdout().strip()
+            print(km.provisioner.process.pid, pid, flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    front_end = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(REPO),
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert front_end.stdout is not None
+        beaker_pid, sub_pid = (int(x) for x in front_end.stdout.readline().split())
+        front_end.kill()
+        front_end.wait()
+        assert wait_until(lambda: not pid_alive(beaker_pid)), "Beaker outlived its front end"
+        assert wait_until(lambda: not pid_alive(sub_pid)), "the subkernel outlived Beaker"
+    finally:
+        front_end.kill()
 
 
 def test_input_reaches_the_front_end(beaker: tuple[KernelManager, BeakerClient]) -> None:

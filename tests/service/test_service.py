@@ -71,6 +71,15 @@ def test_beaker_kernel_starts_its_subkernel_through_the_service(
         ws.close()
     assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
     service.wait_for_kernels(lambda ks: ks == [])
+    assert_no_kernel_process(service)
+
+
+def assert_no_kernel_process(service: Service) -> None:
+    """No kernel process is left under the server (nor started again by a restarter)."""
+    server = psutil.Process(service.process.pid)
+    time.sleep(3)  # longer than the server's restarter poll interval
+    _, alive = psutil.wait_procs(server.children(recursive=True), timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]
 
 
 def test_killed_beaker_kernel_leaves_no_subkernel(service: Service) -> None:
@@ -89,6 +98,7 @@ def test_killed_beaker_kernel_leaves_no_subkernel(service: Service) -> None:
         time.sleep(0.2)
     assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
     service.wait_for_kernels(lambda ks: ks == [])
+    assert_no_kernel_process(service)
 
 
 def test_subkernel_crash_under_the_service(service: Service) -> None:

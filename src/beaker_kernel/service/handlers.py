@@ -123,8 +123,9 @@ class SubkernelsHandler(BeakerHandler):
         km = self.kernel_manager.get_kernel(kernel_id)
         # The Beaker kernel watches and restarts its subkernel and tells its front end;
         # a second restart by the server would race with it.
-        km.autorestart = False
+        # (stop_restarter does nothing once autorestart is off: stop it first)
         km.stop_restarter()
+        km.autorestart = False
         self.beaker.claim(kernel_id, parent_id)
         self.finish(json.dumps({"connection": self.connection(kernel_id)}))
 
