@@ -36,7 +36,8 @@ class DatasetContext(BeakerContext):
     preview_procedure = "preview"
     agent_prompt = (
         "You help the user explore a tabular dataset loaded from a CSV file into the "
-        "variable named in the context. Use the dataset tools before writing code."
+        "variable named in the context. Inspect the variables before writing code, "
+        "and prefer short code that the user can rerun."
     )
 
     @classmethod

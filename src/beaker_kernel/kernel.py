@@ -263,6 +263,8 @@ class BeakerKernel(LoggingConfigurable):
         self._detached: set[str] = set()
         # input_request msg_id → future of the front end's answer (see ask_user).
         self._stdin_waiters: dict[str, asyncio.Future[str]] = {}
+        # input_requests of the subkernel's own not answered yet
+        self._subkernel_asking = 0
         self._shutdown = asyncio.Event()
         self._restarting_subkernel = False
         # Why no subkernel is running, once starting one failed; None while one runs or
@@ -720,6 +722,11 @@ class BeakerKernel(LoggingConfigurable):
             waiter = (
                 self._stdin_waiters.pop(parent_id, None) if isinstance(parent_id, str) else None
             )
+            if waiter is None and not parent_id and not self._subkernel_asking:
+                # Console clients answer without a parent header: the answer belongs to
+                # the oldest question Beaker asked, as the subkernel asked none.
+                oldest = next(iter(self._stdin_waiters))
+                waiter = self._stdin_waiters.pop(oldest)
             if waiter is not None:
                 if not waiter.done():
                     waiter.set_result(str(frames.content().get("value", "")))
@@ -728,6 +735,7 @@ class BeakerKernel(LoggingConfigurable):
         if link is None:
             log.warning("Dropped a stdin message: no subkernel is running")
             return
+        self._subkernel_asking = max(0, self._subkernel_asking - 1)
         await link.stdin.send_multipart(frames.resigned(link.session))
 
     # ------------------------------------------------------------------ subkernel side
@@ -767,6 +775,7 @@ class BeakerKernel(LoggingConfigurable):
             except MessageError as e:
                 log.warning("Dropped a stdin message from the subkernel: %s", e.message)
                 continue
+            self._subkernel_asking += 1
             await self.stdin.send_multipart(frames.resigned(self.session))
 
     async def _sub_iopub_loop(self, link: SubkernelLink) -> None:

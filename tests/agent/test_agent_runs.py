@@ -149,7 +149,8 @@ def test_agent_generates_a_cell(agent_kernel: StartAgentKernel) -> None:
     assert "math" not in client.run("print(sorted(globals()))").stdout()
 
 
-def test_agent_asks_the_user(agent_kernel: StartAgentKernel) -> None:
+@pytest.mark.parametrize("answer_style", ["notebook", "console"])
+def test_agent_asks_the_user(agent_kernel: StartAgentKernel, answer_style: str) -> None:
     kernel = agent_kernel(
         [
             {
@@ -169,10 +170,14 @@ def test_agent_asks_the_user(agent_kernel: StartAgentKernel) -> None:
     assert question["msg_type"] == "input_request"
     assert question["content"] == {"prompt": "Which column?", "password": False}
     assert question["parent_header"]["msg_id"] == msg["header"]["msg_id"]
-    # answered as notebook front ends do: the input_reply's parent is the input_request
-    client.stdin_channel.send(
-        client.session.msg("input_reply", {"value": "population"}, parent=question["header"])
-    )
+    if answer_style == "notebook":
+        # the input_reply's parent is the input_request
+        client.stdin_channel.send(
+            client.session.msg("input_reply", {"value": "population"}, parent=question["header"])
+        )
+    else:
+        # jupyter console answers without a parent header
+        client.input("population")
     exchange = client.collect(msg["header"]["msg_id"])
 
     assert exchange.content == {"status": "ok"}
