@@ -411,7 +411,7 @@ class BeakerKernel(LoggingConfigurable):
             return
         if parent <= 1 or os.getppid() != parent:
             return
-        while os.getppid() == parent:
+        while os.getppid() == parent:  # noqa: ASYNC110 - polling the OS, no event to wait on
             await asyncio.sleep(1.0)
         log.warning("The process that started this kernel (%d) is gone; shutting down", parent)
         self._shutdown.set()
