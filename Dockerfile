@@ -1,0 +1,83 @@
+# The Beaker service image: `beaker serve` with Beaker kernels as local processes and one container
+# kernelspec per language (images/kernelspecs), whose subkernels the Docker provisioner runs in the
+# images of images/python, images/r and images/julia (offline target). See docs/deploy.md.
+#
+#   docker build -t beaker-service .            (compose.yaml does this, and builds the kernel images)
+#
+# Behind a TLS-intercepting proxy, pass its CA bundle as the optional secret `extra_ca`
+# (docker build --secret id=extra_ca,src=/etc/ssl/certs/ca-certificates.crt .); without it the build is unchanged.
+
+FROM debian:bookworm-slim AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src/ src/
+COPY contexts/ contexts/
+COPY procedures/ procedures/
+RUN --mount=type=secret,id=extra_ca,required=false \
+    if [ -s /run/secrets/extra_ca ]; then export PIP_CERT=/run/secrets/extra_ca; fi \
+ && python3 -m venv /opt/build \
+ && /opt/build/bin/pip install --no-cache-dir -q build \
+ && /opt/build/bin/python -m build --wheel --outdir /wheels . \
+ && python3 -m venv /opt/beaker \
+ && /opt/beaker/bin/pip install --no-cache-dir --no-compile "$(ls /wheels/*.whl)[docker]" \
+ && /opt/beaker/bin/pip uninstall -y -q pip setuptools \
+ && rm -rf /opt/beaker/share/jupyter/kernels/python3 \
+ && find /opt/beaker -name '__pycache__' -prune -exec rm -rf {} +
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/*
+COPY --from=build /opt/beaker /opt/beaker
+COPY images/kernelspecs/ /usr/local/share/jupyter/kernels/
+RUN useradd --create-home --uid 1000 --user-group beaker \
+ && install -d -o beaker -g beaker -m 0700 /home/beaker/work
+
+# Only Beaker and the container kernelspecs are offered: no kernel runs user code in this container
+# (it holds the Docker socket). The workspace volume is the root of the contents API and is mounted at
+# the same place in every kernel container.
+COPY <<'JSON' /etc/jupyter/jupyter_server_config.json
+{
+  "ServerApp": {"root_dir": "/home/beaker/work"},
+  "KernelSpecManager": {
+    "allowed_kernelspecs": ["beaker_kernel", "python3-docker", "ir-docker", "julia-docker"]
+  }
+}
+JSON
+
+# Started as root only to find the group of the mounted Docker socket (it differs between hosts), then runs
+# everything as `beaker` in that group. Kernel containers an earlier run left behind are removed first.
+COPY --chmod=0755 <<'SH' /usr/local/bin/beaker-service-entrypoint
+#!/bin/sh
+set -eu
+socket=/var/run/docker.sock
+if [ "$(id -u)" = 0 ]; then
+    groups=1000
+    if [ -S "$socket" ]; then groups="1000,$(stat -c %g "$socket")"; fi
+    exec setpriv --reuid=1000 --regid=1000 --groups="$groups" --inh-caps=-all --no-new-privs -- "$0" "$@"
+fi
+if [ -S "$socket" ]; then
+    python3 -m beaker_kernel.provisioning remove-orphans
+else
+    echo "[beaker] $socket is not mounted: container kernels cannot start" >&2
+fi
+exec "$@"
+SH
+
+ENV PATH=/opt/beaker/bin:$PATH \
+    HOME=/home/beaker \
+    PYTHONDONTWRITEBYTECODE=1 \
+    BEAKER_IP=0.0.0.0 \
+    BEAKER_PORT=8888 \
+    BEAKER_DOCKER_NETWORK=beaker-kernels \
+    BEAKER_WORKSPACE_VOLUME=beaker-workspace
+WORKDIR /home/beaker/work
+EXPOSE 8888
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s \
+    CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8888/health', timeout=4)"
+ENTRYPOINT ["/usr/local/bin/beaker-service-entrypoint"]
+CMD ["beaker", "serve"]

@@ -1,0 +1,409 @@
+"""The Beaker service in its container, started with ``compose.yaml``, and clients for it.
+
+Each test session starts its own compose project with its own kernel network, workspace
+volume and instance label, so it neither sees nor touches another deployment on the same
+engine. The images must exist (``scripts/build-images``); the tests fail, never skip, when
+Docker or an image is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websocket
+
+REPO = Path(__file__).resolve().parents[2]
+LABEL_INSTANCE = "org.beaker-kernel.instance"
+LABEL_KERNEL_ID = "org.beaker-kernel.kernel-id"
+IMAGES = (
+    "beaker-service:latest",
+    "beaker-python:latest",
+    "beaker-r:latest",
+    "beaker-julia:offline",
+)
+
+CITIES_CSV = (
+    "city,country,population,area\n"
+    "Lagos,Nigeria,15388000,1171.3\n"
+    "Lima,Peru,10719000,2672.3\n"
+    "Oslo,Norway,709000,454.0\n"
+    "Perth,Australia,2192000,6417.9\n"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "containers: runs the Beaker service and subkernels in Docker containers"
+    )
+
+
+def docker(
+    *args: str, check: bool = True, timeout: float = 120, env: dict[str, str] | None = None
+) -> str:
+    """Run the docker CLI (with ``env`` added to this environment); return its stdout."""
+    result = subprocess.run(
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **env} if env else None,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def labelled_containers(instance: str) -> list[str]:
+    """Names of every container (running or not) of a Beaker instance."""
+    out = docker(
+        "ps", "-a", "--filter", f"label={LABEL_INSTANCE}={instance}", "--format", "{{.Names}}"
+    )
+    return sorted(out.split())
+
+
+def container_of(kernel_id: str) -> dict[str, Any]:
+    """``docker inspect`` of the container running the kernel ``kernel_id``."""
+    ids = docker("ps", "-aq", "--filter", f"label={LABEL_KERNEL_ID}={kernel_id}").split()
+    assert len(ids) == 1, f"expected one container for kernel {kernel_id}, found {ids}"
+    details: dict[str, Any] = json.loads(docker("inspect", ids[0]))[0]
+    return details
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Deployment:
+    """One ``docker compose`` project of compose.yaml."""
+
+    project: str
+    env: dict[str, str]
+    url: str
+    token: str
+
+    @property
+    def instance(self) -> str:
+        return self.env["BEAKER_DOCKER_INSTANCE"]
+
+    @property
+    def network(self) -> str:
+        return self.env["BEAKER_DOCKER_NETWORK"]
+
+    def compose(self, *args: str, timeout: float = 180) -> str:
+        # Compose reads the settings from its environment; the test process keeps its own.
+        return docker(
+            "compose",
+            "-f",
+            str(REPO / "compose.yaml"),
+            "-p",
+            self.project,
+            *args,
+            timeout=timeout,
+            env=self.env,
+        )
+
+    def service_container(self) -> str:
+        return self.compose("ps", "-q", "beaker").strip()
+
+    def logs(self) -> str:
+        return self.compose("logs", "--no-color", "beaker")
+
+    def up(self) -> None:
+        self.compose("up", "-d", "--no-build")
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.http("GET", "/health", token=None).status == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the service never answered /health; log:\n{self.logs()}")
+            time.sleep(0.5)
+
+    def http(
+        self, method: str, path: str, body: Any = None, *, token: str | None = "default"
+    ) -> Response:
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = f"token {self.token if token == 'default' else token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.url + path, method=method, data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as r:
+                return Response(r.status, r.read())
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.read())
+
+    def kernels(self) -> list[dict[str, Any]]:
+        response = self.http("GET", "/api/kernels")
+        assert response.status == 200, response.body
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def wait_for_kernels(self, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            kernels = self.kernels()
+            if predicate(kernels):
+                return kernels
+            if time.monotonic() > deadline:
+                raise AssertionError(f"kernels never matched; last: {kernels}")
+            time.sleep(0.3)
+
+    def start_beaker(self) -> str:
+        response = self.http("POST", "/api/kernels", {"name": "beaker_kernel"})
+        assert response.status == 201, response.body
+        kernel_id: str = response.json()["id"]
+        return kernel_id
+
+    def subkernel_of(self, beaker_id: str) -> dict[str, Any]:
+        """The one other kernel listed next to ``beaker_id`` (once it is there)."""
+        kernels = self.wait_for_kernels(
+            lambda ks: len([k for k in ks if k["id"] != beaker_id]) == 1
+        )
+        return next(k for k in kernels if k["id"] != beaker_id)
+
+    def delete(self, kernel_id: str) -> None:
+        assert self.http("DELETE", f"/api/kernels/{kernel_id}").status == 204
+
+    def connect(self, kernel_id: str) -> KernelSocket:
+        ws_url = self.url.replace("http://", "ws://")
+        sock = websocket.create_connection(
+            f"{ws_url}/api/kernels/{kernel_id}/channels?token={self.token}", timeout=120
+        )
+        return KernelSocket(sock)
+
+    def put_file(self, name: str, text: str) -> None:
+        """Write ``name`` into the shared workspace through the contents API."""
+        response = self.http(
+            "PUT", f"/api/contents/{name}", {"type": "file", "format": "text", "content": text}
+        )
+        assert response.status in (200, 201), response.body
+
+
+@dataclass
+class KernelSocket:
+    """The Jupyter websocket protocol: JSON messages with a ``channel`` field."""
+
+    ws: websocket.WebSocket
+    session: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Messages received while waiting for something else, oldest first.
+    backlog: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, msg_type: str, content: dict[str, Any], channel: str = "shell") -> str:
+        msg_id = uuid.uuid4().hex
+        header = {
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "username": "test",
+            "session": self.session,
+            "version": "5.3",
+            "date": "",
+        }
+        self.ws.send(
+            json.dumps(
+                {
+                    "header": header,
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": content,
+                    "channel": channel,
+                }
+            )
+        )
+        return msg_id
+
+    def receive(self, deadline: float) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no message in time")
+        self.ws.settimeout(remaining)
+        try:
+            message: dict[str, Any] = json.loads(self.ws.recv())
+        except websocket.WebSocketTimeoutException as e:
+            raise TimeoutError("no message in time") from e
+        return message
+
+    def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        channel: str = "shell",
+        timeout: float = 120,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Send a request; return its reply and its iopub messages up to idle."""
+        msg_id = self.send(msg_type, content or {}, channel)
+        deadline = time.monotonic() + timeout
+        reply = None
+        iopub: list[dict[str, Any]] = []
+        idle = False
+        while reply is None or not idle:
+            msg = self.receive(deadline)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                self.backlog.append(msg)
+                continue
+            if msg["channel"] == channel:
+                reply = msg
+            elif msg["channel"] == "iopub":
+                iopub.append(msg)
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    idle = True
+        return reply, iopub
+
+    def execute(self, code: str, timeout: float = 120) -> tuple[dict[str, Any], str]:
+        """Run a user cell; return the reply and its stdout."""
+        reply, iopub = self.request(
+            "execute_request",
+            {"code": code, "silent": False, "store_history": True, "allow_stdin": False},
+            timeout=timeout,
+        )
+        stdout = "".join(
+            m["content"]["text"]
+            for m in iopub
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
+        )
+        return reply, stdout
+
+    def wait_for(self, predicate: Any, timeout: float = 60) -> dict[str, Any]:
+        """The first message (backlog included) for which ``predicate`` holds; others are kept."""
+        for i, msg in enumerate(self.backlog):
+            if predicate(msg):
+                del self.backlog[i]
+                return msg
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.receive(deadline)
+            if predicate(msg):
+                return msg
+            self.backlog.append(msg)
+
+    def wait_for_iopub(self, predicate: Any, timeout: float = 60) -> dict[str, Any]:
+        """The first iopub message for which ``predicate`` holds."""
+        return self.wait_for(lambda m: m["channel"] == "iopub" and predicate(m), timeout)
+
+    def wait_for_reply(
+        self, msg_id: str, channel: str = "shell", timeout: float = 60
+    ) -> dict[str, Any]:
+        """The reply to ``msg_id`` on ``channel``."""
+        return self.wait_for(
+            lambda m: m["channel"] == channel and m["parent_header"].get("msg_id") == msg_id,
+            timeout,
+        )
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _require_docker() -> None:
+    if shutil.which("docker") is None:
+        pytest.fail("the docker CLI is not installed: the container tests need Docker (.ci/run)")
+    info = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
+    if info.returncode != 0:
+        pytest.fail(f"the Docker engine does not answer: {info.stderr.strip()}")
+    if subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, check=False
+    ).returncode:
+        pytest.fail("Docker Compose v2 (`docker compose`) is not installed")
+    missing = [
+        image
+        for image in IMAGES
+        if subprocess.run(
+            ["docker", "image", "inspect", image], capture_output=True, check=False
+        ).returncode
+    ]
+    if missing:
+        pytest.fail(f"images missing: {', '.join(missing)}; build them with scripts/build-images")
+
+
+def new_deployment() -> Deployment:
+    suffix = uuid.uuid4().hex[:8]
+    port = free_port()
+    token = uuid.uuid4().hex
+    env = {
+        "JUPYTER_TOKEN": token,
+        "BEAKER_HOST_PORT": str(port),
+        "BEAKER_DOCKER_NETWORK": f"beaker-test-kernels-{suffix}",
+        "BEAKER_WORKSPACE_VOLUME": f"beaker-test-workspace-{suffix}",
+        "BEAKER_DOCKER_INSTANCE": f"beaker-test-{suffix}",
+        # A secret in the service's environment: no kernel container may receive it.
+        "LLM_SERVICE_TOKEN": f"llm-secret-{suffix}",
+        "BEAKER_KERNEL_MEMORY": "1g",
+        "BEAKER_KERNEL_CPUS": "1.5",
+        "BEAKER_KERNEL_PIDS": "200",
+    }
+    return Deployment(f"beaker-test-{suffix}", env, f"http://127.0.0.1:{port}", token)
+
+
+@pytest.fixture(scope="session")
+def deployment() -> Iterator[Deployment]:
+    """compose.yaml up for the whole session; torn down with ``down -v`` at the end.
+
+    After the teardown no container of its instance may be left.
+    """
+    _require_docker()
+    deployment = new_deployment()
+    try:
+        deployment.up()
+        yield deployment
+    finally:
+        try:
+            deployment.compose("down", "--volumes", "--timeout", "60")
+        finally:
+            left = labelled_containers(deployment.instance)
+            for name in left:
+                docker("rm", "-f", name, check=False)
+        assert left == [], f"kernel containers left after the service stopped: {left}"
+
+
+@pytest.fixture(scope="session")
+def cities_csv(deployment: Deployment) -> str:
+    """A CSV in the shared workspace; its path as kernels see it (relative to their cwd)."""
+    deployment.put_file("cities.csv", CITIES_CSV)
+    return "cities.csv"
+
+
+@pytest.fixture
+def beaker(deployment: Deployment) -> Iterator[tuple[str, KernelSocket]]:
+    """A new Beaker kernel and a websocket to it; deleted afterwards."""
+    kernel_id = deployment.start_beaker()
+    ws = deployment.connect(kernel_id)
+    try:
+        yield kernel_id, ws
+    finally:
+        ws.close()
+        if any(k["id"] == kernel_id for k in deployment.kernels()):
+            deployment.delete(kernel_id)
