@@ -74,7 +74,8 @@ ENV PATH=/opt/beaker/bin:$PATH \
     BEAKER_IP=0.0.0.0 \
     BEAKER_PORT=8888 \
     BEAKER_DOCKER_NETWORK=beaker-kernels \
-    BEAKER_WORKSPACE_VOLUME=beaker-workspace
+    BEAKER_WORKSPACE_VOLUME=beaker-workspace \
+    BEAKER_CONTEXT_PATH=/opt/beaker/contexts
 WORKDIR /home/beaker/work
 EXPOSE 8888
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s \
