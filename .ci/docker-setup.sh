@@ -25,9 +25,13 @@ export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
 MIRROR=$(host_mirror)
 log "Debian mirror: $MIRROR"
 
-log "installing docker.io and debootstrap"
-apt-get update -qq
-apt-get install -y -qq docker.io debootstrap >/dev/null
+if command -v dockerd >/dev/null && command -v debootstrap >/dev/null; then
+    log "docker.io and debootstrap present"
+else
+    log "installing docker.io and debootstrap"
+    apt-get update -qq
+    apt-get install -y -qq docker.io debootstrap >/dev/null
+fi
 
 # Compose v2 is only packaged in trixie. The pin keeps every other package on bookworm; -t trixie lifts the
 # pin for this one install.
@@ -52,7 +56,9 @@ if docker info >/dev/null 2>&1; then
     log "dockerd already running"
 else
     log "starting dockerd (log: $DOCKERD_LOG)"
-    nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+    # In a session of its own, so that the engine outlives the shell or job that ran this script (a job
+    # control that stops a process group would otherwise take dockerd with it).
+    setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
     for _ in $(seq 60); do
         docker info >/dev/null 2>&1 && break
         sleep 1

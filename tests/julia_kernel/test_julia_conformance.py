@@ -7,7 +7,7 @@ import pytest
 
 from .conftest import KERNEL_NAME
 
-pytestmark = [pytest.mark.julia, pytest.mark.container]
+pytestmark = pytest.mark.julia
 
 
 class TestOfflineJuliaKernel(jupyter_kernel_test.KernelTests):
@@ -23,11 +23,11 @@ class TestOfflineJuliaKernel(jupyter_kernel_test.KernelTests):
         {"code": '"a" * "b"', "result": '"ab"'},
         {"code": "[1, 2]", "result": "2-element Array{Int64,1}:\n 1\n 2"},
         # A value whose type has an HTML show method gets text/html next to text/plain.
-        {"code": "using Markdown\nmd\"# Title\"", "mime": "text/html"},
+        {"code": 'using Markdown\nmd"# Title"', "mime": "text/html"},
     ]
     code_display_data = [
         {
-            "code": 'struct Bold; s::String; end\n'
+            "code": "struct Bold; s::String; end\n"
             'Base.show(io::IO, ::MIME"text/html", b::Bold) = print(io, "<b>", b.s, "</b>")\n'
             'display(Bold("hi"))',
             "mime": "text/html",
@@ -38,7 +38,17 @@ class TestOfflineJuliaKernel(jupyter_kernel_test.KernelTests):
         {"text": "printl", "matches": {"println"}},
         {"text": "Base.Filesys", "matches": {"Filesystem"}},
     ]
-    complete_code_samples = ["1 + 1", "x = 1\ny = 2", "function f()\n  1\nend", "# only a comment", ""]
+    complete_code_samples = [
+        "1 + 1",
+        "x = 1\ny = 2",
+        "function f()\n  1\nend",
+        "# only a comment",
+        "",
+    ]
     incomplete_code_samples = ["function f()", "x = [1,", 'println("a', "begin\n  1"]
     invalid_code_samples = ["1 +* 2)", "x = )"]
     code_inspect_sample = "println"
+    code_page_something = "?println"
+    code_clear_output = "BeakerJuliaKernel.clear_output()"
+    supported_history_operations = ("tail", "range", "search")
+    code_history_pattern = "6 * 7"  # a glob that matches the first code_execute_result sample only

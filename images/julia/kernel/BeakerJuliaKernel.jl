@@ -27,6 +27,7 @@ using .LibZMQ
 using .LibZMQ: recv_multipart, send_multipart
 include("wire.jl")
 include("streams.jl")
+include("history.jl")
 
 const KERNEL_VERSION = "0.1.0"
 
@@ -45,7 +46,11 @@ mutable struct Kernel
     "True while user code runs in `shell_task`: only then is there something for an interrupt to stop."
     executing::Bool
     execution_count::Int
+    history::Vector{HistoryEntry}
 end
+
+"The kernel of this process, for the functions user code can call (`BeakerJuliaKernel.clear_output`)."
+const RUNNING = Ref{Kernel}()
 
 include("display.jl")
 include("stdin.jl")
@@ -186,8 +191,9 @@ function main(args::Vector{String})
                bound_socket(ctx, ZMQ_ROUTER, info, "control_port"),
                bound_socket(ctx, ZMQ_ROUTER, info, "stdin_port"),
                bound_socket(ctx, ZMQ_PUB, info, "iopub_port"),
-               StreamCapture[], current_task(), nothing, false, false, 0)
+               StreamCapture[], current_task(), nothing, false, false, 0, HistoryEntry[])
     heartbeat = bound_socket(ctx, ZMQ_REP, info, "hb_port")
+    RUNNING[] = k
 
     k.streams = [capture_stream("stdout", redirect_stdout), capture_stream("stderr", redirect_stderr)]
     foreach(cap -> start_pump(k, cap), k.streams)

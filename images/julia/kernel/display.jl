@@ -33,3 +33,15 @@ function Base.display(d::KernelDisplay, m::MIME, x)
     haskey(data, "text/plain") || (data["text/plain"] = render(MIME("text/plain"), x))
     publish_display(d.kernel, data)
 end
+
+"""
+    BeakerJuliaKernel.clear_output(wait=false)
+
+Clear the output shown for the running cell, as `IJulia.clear_output` does; with `wait=true` the front end
+clears it only when new output arrives (for animations without flicker).
+"""
+function clear_output(wait::Bool=false)
+    k = RUNNING[]
+    flush_streams(k)  # output printed before the call is cleared too
+    publish(k, "clear_output", Dict("wait" => wait))
+end

@@ -105,37 +105,52 @@ function abort_queued(k::Kernel)
     end
 end
 
+# `?name` (IJulia's and the REPL's help mode) answers with the documentation as a pager payload.
+help_query(code::AbstractString) = (s = strip(code); startswith(s, '?') ? strip(s[2:end]) : nothing)
+
+function help_payload(query::AbstractString)
+    docs = Core.eval(Main, REPL.helpmode(devnull, query))
+    return [Dict("source" => "page", "data" => mime_bundle(docs), "start" => 0)]
+end
+
 function handle_execute(k::Kernel, socket::Socket, request::Message)
     c = request.content
     code = c["code"]::String
     silent = get(c, "silent", false)::Bool
-    get(c, "store_history", true) && !silent && (k.execution_count += 1)
+    store_history = get(c, "store_history", true)::Bool && !silent
+    store_history && (k.execution_count += 1)
     n = k.execution_count
     k.allow_stdin = get(c, "allow_stdin", true)::Bool
     silent || publish(k, "execute_input", Dict("code" => code, "execution_count" => n))
+    query = help_query(code)
 
     outcome = run_user_code(k) do
+        if query !== nothing
+            return (nothing, Base.invokelatest(help_payload, query), Dict())
+        end
         value = include_string(Main, code, "In[$n]")
         silent || Core.eval(Main, Expr(:(=), :ans, QuoteNode(value)))
         show_value = !silent && value !== nothing && !REPL.ends_with_semicolon(code)
         # invokelatest: show methods the cell itself just defined must count.
         result = show_value ? Base.invokelatest(mime_bundle, value) : nothing
         expressions = Base.invokelatest(evaluate_user_expressions, get(c, "user_expressions", Dict()))
-        (result, expressions)
+        (result, [], expressions)
     end
     flush_streams(k)  # all output of the request goes out before its result and reply
 
     if outcome isa Failure
+        store_history && push!(k.history, HistoryEntry(n, code, nothing))
         content = error_reply(outcome)
         publish(k, "error", Dict(key => content[key] for key in ("ename", "evalue", "traceback")))
         reply(k, socket, request, merge(content, Dict("execution_count" => n)))
         get(c, "stop_on_error", true) && abort_queued(k)
     else
-        result, expressions = outcome
+        result, payload, expressions = outcome
+        store_history && push!(k.history, HistoryEntry(n, code, result === nothing ? nothing : result["text/plain"]))
         result === nothing ||
             publish(k, "execute_result", Dict("execution_count" => n, "data" => result, "metadata" => Dict()))
         reply(k, socket, request, Dict("status" => "ok", "execution_count" => n,
-                                        "user_expressions" => expressions, "payload" => []))
+                                        "user_expressions" => expressions, "payload" => payload))
     end
 end
 
@@ -216,9 +231,13 @@ end
 
 # ---- the rest ---------------------------------------------------------------------------------------------
 
-# No history is kept (IPython's history database has no counterpart here); an empty answer is valid.
-handle_history(k::Kernel, socket::Socket, request::Message) =
-    reply(k, socket, request, Dict("status" => "ok", "history" => []))
+function handle_history(k::Kernel, socket::Socket, request::Message)
+    c = request.content
+    with_output = get(c, "output", false)
+    history = [[HISTORY_SESSION, e.line, with_output ? [e.input, e.output] : e.input]
+               for e in select_history(k.history, c)]
+    reply(k, socket, request, Dict("status" => "ok", "history" => history))
+end
 
 # Comms (widgets) are not supported, so there are never any open.
 handle_comm_info(k::Kernel, socket::Socket, request::Message) =
