@@ -174,6 +174,17 @@ def test_state_lists_the_users_variables(
     # functions, types, modules (the kernel's own included) and `ans` are not the user's data
     for name in ("helper", "Point", "BeakerJuliaKernel", "ans", "Base", "Main"):
         assert name not in state
+    julia.run_ok(
+        "struct Unshowable end\n"
+        'Base.show(io::IO, ::Unshowable) = error("cannot show")\n'
+        "broken = Unshowable()\n"
+        "big_vector = collect(1:10_000_000);"
+    )
+    state = run_procedure(julia, shared, "state")
+    assert state["broken"] == {"type": "Unshowable", "repr": "<repr failed: cannot show>"}
+    # a large collection is shown elided, not built in full and then cut
+    assert state["big_vector"]["repr"].startswith("[1, 2, 3")
+    assert "10000000]" in state["big_vector"]["repr"]
     limited = run_procedure(julia, shared, "state", repr_limit=5)
     assert limited["greeting"]["repr"] == '"say '
 
@@ -190,3 +201,17 @@ def test_procedures_leave_no_names_behind(
     run_procedure(julia, dataset, "state")
     after = julia.run_ok(visible).of_type("execute_result")[0]
     assert after["data"] == before["data"]
+
+
+def test_missing_values(julia: JuliaClient, dataset: ProcedureSet) -> None:
+    path = "/tmp/gaps.csv"
+    julia.run_ok(f'write("{path}", "name,score\\nann,1.5\\n,\\nbob,\\n\\"c, d\\",4\\n");')
+    loaded = run_procedure(julia, dataset, "setup", path=path, variable="gaps")
+    assert loaded == {"variable": "gaps", "rows": 4, "columns": ["name", "score"]}
+    summary = run_procedure(julia, dataset, "describe", path=path, variable="gaps")
+    assert summary["columns"] == [
+        {"name": "name", "type": "string", "count": 3},
+        {"name": "score", "type": "number", "count": 2, "min": 1.5, "max": 4, "mean": 2.75},
+    ]
+    preview = run_procedure(julia, dataset, "preview", path=path, variable="gaps", rows=4)
+    assert preview["rows"] == [["ann", 1.5], [None, None], ["bob", None], ["c, d", 4]]
