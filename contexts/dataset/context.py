@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -79,5 +80,7 @@ class DatasetContext(BeakerContext):
             raise MessageError(f"op must be one of {', '.join(OPERATORS)}, got {op!r}")
         if not isinstance(value, (int, float, str)) or isinstance(value, bool):
             raise MessageError("value must be a number or a string")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MessageError(f"value must be a finite number, got {value}")
         _check_identifier(target, "target")
         return await self.run_procedure("filter", column=column, op=op, value=value, target=target)

@@ -221,7 +221,7 @@ class BeakerKernel(LoggingConfigurable):
     ).tag(config=True)
 
     crash_poll_interval = Float(
-        1.0,
+        10.0,
         help="Seconds between checks that the subkernel is alive (a disconnect is noticed "
         "at once; this is the fallback).",
     ).tag(config=True)
@@ -257,7 +257,9 @@ class BeakerKernel(LoggingConfigurable):
         self._internal: dict[str, _InternalExecution] = {}
         # Internal requests given up on (timeout): their late output is dropped, not
         # shown to the front end.
-        self._retired: set[str] = set()
+        # msg_id → how many of (reply, idle) are still to come; forgotten when both came,
+        # so the iopub relay goes back to not decoding parent headers.
+        self._retired: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # msg_ids of requests finished by a detached task, which publishes their idle.
         self._detached: set[str] = set()
@@ -412,7 +414,7 @@ class BeakerKernel(LoggingConfigurable):
         if parent <= 1 or os.getppid() != parent:
             return
         while os.getppid() == parent:  # noqa: ASYNC110 - polling the OS, no event to wait on
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(2.0)
         log.warning("The process that started this kernel (%d) is gone; shutting down", parent)
         self._shutdown.set()
 
@@ -527,16 +529,20 @@ class BeakerKernel(LoggingConfigurable):
         try:
             while True:
                 await asyncio.wait({monitor_wait}, timeout=self.crash_poll_interval)
+                checks: tuple[float, ...] = (0.0,)
                 if monitor_wait.done():
                     monitor_wait.result()
                     monitor_wait = asyncio.ensure_future(link.monitor.recv_multipart())
-                    # a disconnect can also be a restart we asked for; check the process.
-                    await asyncio.sleep(0.05)
-                if self.link is not link or self._restarting_subkernel:
-                    continue
-                if not await link.handle.is_alive():
-                    await self._on_subkernel_death(link)
-                    return
+                    # A disconnect can also be a restart we asked for, and a dying process
+                    # (or container) may still look alive for a moment: check a few times.
+                    checks = (0.05, 0.25, 0.7, 1.5)
+                for delay in checks:
+                    await asyncio.sleep(delay)
+                    if self.link is not link or self._restarting_subkernel:
+                        break
+                    if not await link.handle.is_alive():
+                        await self._on_subkernel_death(link)
+                        return
         finally:
             monitor_wait.cancel()
 
@@ -760,6 +766,7 @@ class BeakerKernel(LoggingConfigurable):
                 internal.finish_if_done()
                 continue
             if msg_id in self._retired:
+                self._retired_seen(msg_id)
                 continue
             pending = self._pending.pop(msg_id, None) if isinstance(msg_id, str) else None
             await target.send_multipart(frames.resigned(self.session))
@@ -796,6 +803,10 @@ class BeakerKernel(LoggingConfigurable):
                     self._collect_internal(internal, frames)
                     continue
                 if parent_id in self._retired:
+                    if frames.header().get("msg_type") == "status" and (
+                        frames.content().get("execution_state") == "idle"
+                    ):
+                        self._retired_seen(parent_id)
                     continue
             await self.iopub.send_multipart(frames.resigned(self.session))
 
@@ -840,10 +851,20 @@ class BeakerKernel(LoggingConfigurable):
             await link.shell.send_multipart(encode(link.session, msg))
             return await asyncio.wait_for(future, timeout)
         finally:
-            if self._internal.pop(msg_id, None) is not None and not future.done():
+            execution = self._internal.pop(msg_id, None)
+            if execution is not None and not future.done():
                 if len(self._retired) > 1000:
                     self._retired.clear()
-                self._retired.add(msg_id)
+                remaining = 2 - (execution.reply is not None) - execution.idle
+                if remaining > 0:
+                    self._retired[msg_id] = remaining
+
+    def _retired_seen(self, msg_id: str) -> None:
+        remaining = self._retired.get(msg_id, 0) - 1
+        if remaining > 0:
+            self._retired[msg_id] = remaining
+        else:
+            self._retired.pop(msg_id, None)
 
     async def execute_internal(
         self, code: str, *, timeout: float | None = None, link: SubkernelLink | None = None

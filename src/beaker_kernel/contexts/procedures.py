@@ -9,6 +9,7 @@ autoescaping, and a variable the caller did not pass is an error, never an empty
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,26 @@ SHARED_PROCEDURES = Path(__file__).resolve().parent.parent / "bundled" / "proced
 
 def _json_filter(value: Any) -> str:
     """``{{ value | tojson }}`` without HTML escaping: a JSON literal for any language."""
+    _check_finite(value)
     return json.dumps(value)
 
 
 def _julia_literal(value: Any) -> str:
     """A Julia literal: JSON, with ``$`` escaped so strings do not interpolate."""
-    return json.dumps(value).replace("$", "\\$")
+    _check_finite(value)
+    # ensure_ascii=False: Julia reads a JSON surrogate pair as two invalid characters
+    return json.dumps(value, ensure_ascii=False).replace("$", "\\$")
+
+
+def _check_finite(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} has no literal in every language; pass a finite number")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_finite(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_finite(item)
 
 
 class ProcedureSet:
@@ -39,6 +54,7 @@ class ProcedureSet:
         self.language = language
         self.folders = [folder / language for folder in folders]
         self.environment = jinja2.Environment(
+            auto_reload=False,
             loader=jinja2.FileSystemLoader([str(f) for f in self.folders if f.is_dir()]),
             autoescape=False,
             undefined=jinja2.StrictUndefined,
@@ -48,6 +64,7 @@ class ProcedureSet:
         )
         self.environment.filters["tojson"] = _json_filter
         self.environment.filters["julia_literal"] = _julia_literal
+        self._names: frozenset[str] | None = None
 
     def names(self) -> list[str]:
         """Names of the procedures available (without the ``.jinja`` suffix)."""
@@ -62,7 +79,10 @@ class ProcedureSet:
         return sorted(found)
 
     def has(self, name: str) -> bool:
-        return any((folder / f"{name}{SUFFIX}").is_file() for folder in self.folders)
+        # Asked after every user cell: look at the disk once per context set-up.
+        if self._names is None:
+            self._names = frozenset(self.names())
+        return name in self._names
 
     def render(self, name: str, /, **variables: Any) -> str:
         """The code of procedure ``name`` rendered with ``variables``."""
@@ -84,6 +104,8 @@ class ProcedureSet:
             raise ProcedureRenderError(
                 f"Procedure {name!r} ({self.language}) is broken: {e}"
             ) from e
+        except ValueError as e:
+            raise ProcedureRenderError(f"Procedure {name!r} ({self.language}): {e}") from e
 
 
 def languages_in(folder: Path) -> set[str]:

@@ -29,6 +29,7 @@ from ..environment import is_secret
 from .auth import TokenOnlyIdentityProvider
 from .handlers import handlers
 from .state import ServiceState, set_state
+from .websocket import NoDelayWebsocketConnection
 
 #: Variables the server process itself needs to keep (its own token is read before).
 _SERVER_KEEPS = frozenset({"BEAKER_IP", "BEAKER_PORT", "BEAKER_ALLOW_ORIGIN"})
@@ -145,6 +146,7 @@ class BeakerServiceApp(ExtensionApp):
             "allow_origin": _env("BEAKER_ALLOW_ORIGIN", fallback="*"),
             "disable_check_xsrf": True,
             "identity_provider_class": TokenOnlyIdentityProvider,
+            "kernel_websocket_connection_class": NoDelayWebsocketConnection,
             "terminals_enabled": False,
             # Containers run the service as a non-root user; on a workstation or CI
             # machine where root runs it, warn (below) instead of refusing.
