@@ -65,3 +65,14 @@ def test_procedures_render_strictly_and_without_escaping(tmp_path: Path) -> None
         procedures.render("greet", name="x")
     with pytest.raises(ProcedureNotFoundError, match="missing"):
         procedures.render("missing")
+
+
+def test_literals_for_every_language(tmp_path: Path) -> None:
+    folder = tmp_path / "julia"
+    folder.mkdir()
+    (folder / "show.jinja").write_text("println({{ text | julia_literal }})\n")
+    procedures = ProcedureSet("julia", [tmp_path])
+    # no interpolation, and characters outside the BMP stay whole (no surrogate pairs)
+    assert procedures.render("show", text="cost $x 😀") == 'println("cost \\$x 😀")\n'
+    with pytest.raises(ProcedureRenderError, match="finite number"):
+        procedures.render("show", text=float("inf"))
