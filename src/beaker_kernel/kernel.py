@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -285,6 +285,7 @@ class BeakerKernel(LoggingConfigurable):
             "interrupt_request": self._on_interrupt,
         }
         self._topic_prefix = f"kernel.{uuid.uuid4()}.".encode()
+        self._now: dict[zmq.asyncio.Socket, zmq.Socket[bytes]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -342,7 +343,18 @@ class BeakerKernel(LoggingConfigurable):
         sock = self.zmq_context.socket(kind)
         sock.setsockopt(zmq.LINGER, 1000)
         sock.bind(_address(self.connection_info, port_name))
+        # ROUTER and XPUB sends never block (they drop what cannot be delivered), so
+        # sending to the front end goes through a plain socket sharing the same handle:
+        # no future and no event-loop round per message.
+        self._now[sock] = zmq.Socket.shadow(sock.underlying)
         return sock
+
+    def _send_now(self, sock: zmq.asyncio.Socket, frames: list[bytes]) -> None:
+        """Send ``frames`` on a front-end socket at once."""
+        try:
+            self._now[sock].send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("A front end is not reading its messages; one was dropped")
 
     async def run(self) -> None:
         """Run until a shutdown request or SIGTERM, then stop the subkernel."""
@@ -632,7 +644,7 @@ class BeakerKernel(LoggingConfigurable):
             except UnicodeDecodeError:
                 continue
             msg = self.session.msg("iopub_welcome", {"subscription": topic})
-            self.iopub.send_multipart(encode(self.session, msg, [event[1:]] if topic else []))
+            self._send_now(self.iopub, encode(self.session, msg, [event[1:]] if topic else []))
 
     async def _on_front_message(self, channel: str, raw: list[bytes]) -> None:
         frames = Frames.split(raw)
@@ -749,8 +761,7 @@ class BeakerKernel(LoggingConfigurable):
     async def _sub_reply_loop(
         self, link: SubkernelLink, source: zmq.asyncio.Socket, target: zmq.asyncio.Socket
     ) -> None:
-        while True:
-            raw = await source.recv_multipart()
+        async for raw in _bursts(source):
             try:
                 frames = Frames.split(raw)
                 frames.verify(link.session)
@@ -769,7 +780,7 @@ class BeakerKernel(LoggingConfigurable):
                 self._retired_seen(msg_id)
                 continue
             pending = self._pending.pop(msg_id, None) if isinstance(msg_id, str) else None
-            await target.send_multipart(frames.resigned(self.session))
+            self._send_now(target, frames.resigned(self.session))
             if pending is not None and parent.get("msg_type") == "execute_request":
                 self._after_user_execute(pending)
 
@@ -783,11 +794,10 @@ class BeakerKernel(LoggingConfigurable):
                 log.warning("Dropped a stdin message from the subkernel: %s", e.message)
                 continue
             self._subkernel_asking += 1
-            await self.stdin.send_multipart(frames.resigned(self.session))
+            self._send_now(self.stdin, frames.resigned(self.session))
 
     async def _sub_iopub_loop(self, link: SubkernelLink) -> None:
-        while True:
-            raw = await link.iopub.recv_multipart()
+        async for raw in _bursts(link.iopub):
             try:
                 frames = Frames.split(raw)
                 frames.verify(link.session)
@@ -808,7 +818,7 @@ class BeakerKernel(LoggingConfigurable):
                     ):
                         self._retired_seen(parent_id)
                     continue
-            await self.iopub.send_multipart(frames.resigned(self.session))
+            self._send_now(self.iopub, frames.resigned(self.session))
 
     def _collect_internal(self, execution: _InternalExecution, frames: Frames) -> None:
         msg_type = frames.header().get("msg_type")
@@ -952,8 +962,7 @@ class BeakerKernel(LoggingConfigurable):
         """Publish a message of Beaker's own on iopub."""
         msg = self.session.msg(msg_type, content, parent=parent or {})
         frames = encode(self.session, msg, [self._topic_prefix + msg_type.encode()])
-        # A PUB socket never blocks: the send completes at once.
-        self.iopub.send_multipart(frames)
+        self._send_now(self.iopub, frames)
 
     async def send_reply(
         self,
@@ -965,7 +974,7 @@ class BeakerKernel(LoggingConfigurable):
     ) -> None:
         sock = self.shell if channel == "shell" else self.control
         msg = self.session.msg(msg_type, content, parent=parent)
-        await sock.send_multipart(encode(self.session, msg, idents))
+        self._send_now(sock, encode(self.session, msg, idents))
 
     async def reply(
         self, request: Request, content: dict[str, Any], msg_type: str | None = None
@@ -997,7 +1006,7 @@ class BeakerKernel(LoggingConfigurable):
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._stdin_waiters[msg_id] = waiter
         try:
-            await self.stdin.send_multipart(encode(self.session, msg, request.idents))
+            self._send_now(self.stdin, encode(self.session, msg, request.idents))
             return await asyncio.wait_for(waiter, timeout)
         finally:
             self._stdin_waiters.pop(msg_id, None)
@@ -1027,6 +1036,23 @@ class BeakerKernel(LoggingConfigurable):
         from .contexts.messages import setup_context
 
         return await setup_context(self, slug, language, context_info, **options)
+
+
+async def _bursts(sock: zmq.asyncio.Socket, most: int = 64) -> AsyncIterator[list[bytes]]:
+    """Messages from ``sock``: one awaited, then those already queued, read at once.
+
+    A kernel answers in bursts (busy, execute_input, reply, idle): reading what is
+    already there without going back to the event loop saves a wake-up per message.
+    """
+    now: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
+    while True:
+        yield await sock.recv_multipart()
+        for _ in range(most):
+            try:
+                raw = now.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            yield raw
 
 
 def _reply_type(header: dict[str, Any]) -> str:
