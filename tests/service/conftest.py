@@ -13,12 +13,14 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websocket
+
+from ..websocket_client import KernelSocket
 
 TOKEN = "test-token-" + uuid.uuid4().hex
 SECRET_KEY = "sk-test-" + uuid.uuid4().hex
@@ -109,77 +111,6 @@ class Service:
             if time.monotonic() > deadline:
                 raise AssertionError(f"kernels never matched; last: {kernels}")
             time.sleep(0.2)
-
-
-@dataclass
-class KernelSocket:
-    """The Jupyter websocket protocol (JSON messages with a ``channel`` field)."""
-
-    ws: websocket.WebSocket
-    session: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def send(self, msg_type: str, content: dict[str, Any], channel: str = "shell") -> str:
-        msg_id = uuid.uuid4().hex
-        self.ws.send(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "msg_type": msg_type,
-                        "username": "test",
-                        "session": self.session,
-                        "version": "5.3",
-                        "date": "",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "content": content,
-                    "channel": channel,
-                }
-            )
-        )
-        return msg_id
-
-    def request(
-        self,
-        msg_type: str,
-        content: dict[str, Any] | None = None,
-        *,
-        channel: str = "shell",
-        timeout: float = 90,
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Send a request; return its reply and the iopub messages up to idle."""
-        msg_id = self.send(msg_type, content or {}, channel)
-        deadline = time.monotonic() + timeout
-        reply = None
-        iopub: list[dict[str, Any]] = []
-        idle = False
-        while reply is None or not idle:
-            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
-            msg = json.loads(self.ws.recv())
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["channel"] == channel:
-                reply = msg
-            elif msg["channel"] == "iopub":
-                iopub.append(msg)
-                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                    idle = True
-        return reply, iopub
-
-    def execute(self, code: str) -> tuple[dict[str, Any], str]:
-        reply, iopub = self.request(
-            "execute_request", {"code": code, "silent": False, "store_history": True}
-        )
-        stdout = "".join(
-            m["content"]["text"]
-            for m in iopub
-            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
-        )
-        return reply, stdout
-
-    def close(self) -> None:
-        self.ws.close()
 
 
 def start_service(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Service:
