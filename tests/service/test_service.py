@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from .conftest import Service, start_service
+from .conftest import Service, start_service, stop_service
 
 
 def names(kernels: list[dict]) -> list[str]:
@@ -132,3 +132,27 @@ def test_sigterm_stops_every_kernel(tmp_path: Path) -> None:
     finally:
         if service.process.poll() is None:
             service.process.kill()
+
+
+def test_local_kernels_use_ipc_when_the_runtime_path_allows(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    runtime = tempfile.mkdtemp(prefix="bk-")  # short: IPC socket paths fit
+    service = start_service(tmp_path, {"JUPYTER_RUNTIME_DIR": runtime})
+    try:
+        beaker_id, ws = service.beaker_session()
+        try:
+            _, stdout = ws.execute("print('over ipc')")
+            assert stdout == "over ipc\n"
+        finally:
+            ws.close()
+        sub_id = next(k["id"] for k in service.kernels() if k["id"] != beaker_id)
+        connection = service.http("GET", f"/beaker/subkernels/{sub_id}").json()["connection"]
+        assert connection["transport"] == "ipc"
+        assert connection["ip"].startswith(runtime)
+        sockets = [p for p in Path(runtime).iterdir() if "-ipc-" in p.name]
+        assert len(sockets) == 10  # five channels for each of the two kernels
+    finally:
+        stop_service(service)
+        shutil.rmtree(runtime, ignore_errors=True)

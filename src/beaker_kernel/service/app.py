@@ -43,6 +43,29 @@ def _env(*names: str, fallback: str = "") -> str:
     return fallback
 
 
+#: Longest runtime directory for which IPC socket paths (``<dir>/kernel-<uuid>-ipc-<n>``)
+#: stay under the ~107 bytes a Unix socket path may have.
+_IPC_DIR_LIMIT = 50
+
+
+def _local_transport() -> str:
+    """ZMQ transport for kernels the service runs as local processes.
+
+    IPC (Unix sockets in the private runtime directory) is faster than loopback TCP and
+    reachable only by this user; TCP when the directory's path is too long for socket
+    paths. ``BEAKER_TRANSPORT`` (``ipc``/``tcp``) chooses. Container kernels always
+    use TCP (their provisioner sets it).
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    chosen = _env("BEAKER_TRANSPORT")
+    if chosen:
+        if chosen not in ("ipc", "tcp"):
+            raise SystemExit(f"BEAKER_TRANSPORT must be ipc or tcp, not {chosen!r}")
+        return chosen
+    return "ipc" if len(jupyter_runtime_dir()) <= _IPC_DIR_LIMIT else "tcp"
+
+
 class BeakerServiceApp(ExtensionApp):
     """The Beaker service."""
 
@@ -168,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.pop("BEAKER_TOKEN", None)
     args = list(argv or [])
     args.insert(0, f"--IdentityProvider.token={token}")
+    args.insert(0, f"--KernelManager.transport={_local_transport()}")
     BeakerServiceApp.launch_instance(args)  # type: ignore[no-untyped-call]
 
 
