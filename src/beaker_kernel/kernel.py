@@ -274,7 +274,6 @@ class BeakerKernel(LoggingConfigurable):
         self._no_subkernel_reason: str | None = None
         self._post_execute_handle: asyncio.TimerHandle | None = None
         self._post_execute_task: asyncio.Task[None] | None = None
-        self._last_subkernel_activity = time.monotonic()
         self.shell_handlers: dict[str, Handler] = {}
         self.control_handlers: dict[str, Handler] = {
             "interrupt_request": self._on_interrupt,
@@ -770,7 +769,6 @@ class BeakerKernel(LoggingConfigurable):
                 log.warning("Dropped a reply from the subkernel: %s", e.message)
                 continue
             msg_id = parent.get("msg_id")
-            self._last_subkernel_activity = time.monotonic()
             internal = self._internal.get(msg_id) if isinstance(msg_id, str) else None
             if internal is not None:
                 internal.reply = frames.content()

@@ -259,10 +259,5 @@ class ServiceLauncher(SubkernelLauncher):
             raise
         return ServiceHandle(self, kernel_name, kernel_id, claim["connection"])
 
-    async def reap_orphans(self) -> None:
-        """Delete subkernels left by an earlier process of this Beaker kernel (a restart)."""
-        if self._parent_kernel_id:
-            await self.request("DELETE", f"/beaker/kernels/{self._parent_kernel_id}/subkernels")
-
     async def close(self) -> None:
         self._client.close()

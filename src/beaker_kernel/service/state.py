@@ -7,11 +7,9 @@ Beaker kernel's subkernels when it goes away.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from jupyter_server.serverapp import ServerApp
@@ -76,7 +74,6 @@ class ServiceState:
 
 
 _state: ServiceState | None = None
-_start_hooks: list[Callable[[ServiceState], Any]] = []
 
 
 def set_state(state: ServiceState | None) -> None:
@@ -87,18 +84,3 @@ def set_state(state: ServiceState | None) -> None:
 def get_state() -> ServiceState | None:
     """The running service's state, or ``None`` outside the service."""
     return _state
-
-
-def observe(task: asyncio.Task[Any]) -> None:
-    """Log the failure of a fire-and-forget task instead of losing it."""
-
-    def done(task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
-
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    task.add_done_callback(done)
-
-
-_tasks: set[asyncio.Task[Any]] = set()
