@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websocket
 
-from ..websocket_client import KernelSocket
+from ..service_client import KernelSocket, ServiceClient, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LABEL_INSTANCE = "org.beaker-kernel.instance"
@@ -85,24 +81,12 @@ def container_of(kernel_id: str) -> dict[str, Any]:
     return details
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
-class Response:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Deployment:
+class Deployment(ServiceClient):
     """One ``docker compose`` project of compose.yaml."""
+
+    http_timeout = 120
+    kernels_timeout = 60
 
     project: str
     env: dict[str, str]
@@ -152,45 +136,6 @@ class Deployment:
                 raise AssertionError(f"the service never answered /health; log:\n{self.logs()}")
             time.sleep(0.5)
 
-    def http(
-        self, method: str, path: str, body: Any = None, *, token: str | None = "default"
-    ) -> Response:
-        headers = {}
-        if token is not None:
-            headers["Authorization"] = f"token {self.token if token == 'default' else token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.url + path, method=method, data=data, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=120) as r:
-                return Response(r.status, r.read())
-        except urllib.error.HTTPError as e:
-            return Response(e.code, e.read())
-
-    def kernels(self) -> list[dict[str, Any]]:
-        response = self.http("GET", "/api/kernels")
-        assert response.status == 200, response.body
-        result: list[dict[str, Any]] = response.json()
-        return result
-
-    def wait_for_kernels(self, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            kernels = self.kernels()
-            if predicate(kernels):
-                return kernels
-            if time.monotonic() > deadline:
-                raise AssertionError(f"kernels never matched; last: {kernels}")
-            time.sleep(0.3)
-
-    def start_beaker(self) -> str:
-        response = self.http("POST", "/api/kernels", {"name": "beaker_kernel"})
-        assert response.status == 201, response.body
-        kernel_id: str = response.json()["id"]
-        return kernel_id
-
     def subkernel_of(self, beaker_id: str) -> dict[str, Any]:
         """The one other kernel listed next to ``beaker_id`` (once it is there)."""
         kernels = self.wait_for_kernels(
@@ -200,13 +145,6 @@ class Deployment:
 
     def delete(self, kernel_id: str) -> None:
         assert self.http("DELETE", f"/api/kernels/{kernel_id}").status == 204
-
-    def connect(self, kernel_id: str) -> KernelSocket:
-        ws_url = self.url.replace("http://", "ws://")
-        sock = websocket.create_connection(
-            f"{ws_url}/api/kernels/{kernel_id}/channels?token={self.token}", timeout=120
-        )
-        return KernelSocket(sock)
 
     def put_file(self, name: str, text: str) -> None:
         """Write ``name`` into the shared workspace through the contents API."""

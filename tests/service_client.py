@@ -1,9 +1,15 @@
-"""The Jupyter websocket protocol as the tests speak it (JSON messages with a channel)."""
+"""A test client for a Beaker service: its HTTP API and kernel websockets.
+
+Shared by the tests of a local ``beaker serve`` and of the service in its container.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,3 +129,88 @@ class KernelSocket:
 
     def close(self) -> None:
         self.ws.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class ServiceClient:
+    """HTTP and websocket calls to the service at ``url`` with ``token``."""
+
+    url: str
+    token: str
+    #: seconds an HTTP call may take
+    http_timeout: float = 60
+    #: default seconds to wait for the kernel list to match
+    kernels_timeout: float = 30
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = "default",
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        all_headers = dict(headers or {})
+        if token == "default":
+            token = self.token
+        if token is not None:
+            all_headers["Authorization"] = f"token {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            all_headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(
+            self.url + path, method=method, data=data, headers=all_headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.http_timeout) as r:
+                return Response(r.status, dict(r.headers), r.read())
+        except urllib.error.HTTPError as e:
+            return Response(e.code, dict(e.headers), e.read())
+
+    def kernels(self) -> list[dict[str, Any]]:
+        response = self.http("GET", "/api/kernels")
+        assert response.status == 200, response.body
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def wait_for_kernels(
+        self, predicate: Any, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + (timeout or self.kernels_timeout)
+        while True:
+            kernels = self.kernels()
+            if predicate(kernels):
+                return kernels
+            if time.monotonic() > deadline:
+                raise AssertionError(f"kernels never matched; last: {kernels}")
+            time.sleep(0.2)
+
+    def start_beaker(self) -> str:
+        response = self.http("POST", "/api/kernels", {"name": "beaker_kernel"})
+        assert response.status == 201, response.body
+        kernel_id: str = response.json()["id"]
+        return kernel_id
+
+    def connect(self, kernel_id: str) -> KernelSocket:
+        ws_url = self.url.replace("http://", "ws://")
+        sock = websocket.create_connection(
+            f"{ws_url}/api/kernels/{kernel_id}/channels?token={self.token}", timeout=120
+        )
+        return KernelSocket(sock)
