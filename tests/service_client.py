@@ -75,7 +75,15 @@ class KernelSocket:
         iopub: list[dict[str, Any]] = []
         idle = False
         while reply is None or not idle:
-            msg = self.receive(deadline)
+            try:
+                msg = self.receive(deadline)
+            except TimeoutError as e:
+                got = "its reply" if reply is not None else "no reply"
+                seen = [(m["channel"], m["msg_type"]) for m in iopub]
+                raise TimeoutError(
+                    f"{msg_type}: {got} and no idle status within {timeout} s; "
+                    f"its iopub messages: {seen}; {len(self.backlog)} others received"
+                ) from e
             if msg["parent_header"].get("msg_id") != msg_id:
                 self.backlog.append(msg)
                 continue

@@ -48,6 +48,23 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: The deployment of this test session, once started (its log goes into failure reports).
+_current: list[Deployment] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Add the service's log (the Beaker kernels' included) to a failed test's report."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.failed and _current:
+        try:
+            log = _current[0].compose("logs", "--no-color", "--tail", "300", "beaker", timeout=30)
+        except (AssertionError, subprocess.SubprocessError) as e:
+            log = f"(could not read the service log: {e})"
+        report.sections.append(("service log (last 300 lines)", log))
+
+
 def docker(
     *args: str, check: bool = True, timeout: float = 120, env: dict[str, str] | None = None
 ) -> str:
@@ -202,10 +219,12 @@ def deployment() -> Iterator[Deployment]:
     """
     _require_docker()
     deployment = new_deployment()
+    _current.append(deployment)
     try:
         deployment.up()
         yield deployment
     finally:
+        _current.remove(deployment)
         try:
             deployment.compose("down", "--volumes", "--timeout", "60")
         finally:
