@@ -126,9 +126,12 @@ class BeakerClient(BlockingKernelClient):
 
 
 def start_beaker(
-    extra_env: dict[str, str] | None = None, startup_timeout: float = 60
+    extra_env: dict[str, str] | None = None, startup_timeout: float = 60, *, wait: bool = True
 ) -> tuple[KernelManager, BeakerClient]:
-    """Start ``beaker_kernel`` with its default subkernel and a ready client."""
+    """Start ``beaker_kernel`` with its default subkernel and a ready client.
+
+    With ``wait=False`` the client is returned at once, while the subkernel is starting.
+    """
     import os
 
     env = {**os.environ, **(extra_env or {})}
@@ -136,6 +139,8 @@ def start_beaker(
     km.start_kernel(env=env)
     client = km.client()
     client.start_channels()
+    if not wait:
+        return km, client
     try:
         client.wait_for_ready(timeout=startup_timeout)
     except BaseException:

@@ -79,6 +79,8 @@ class PendingRequest:
     channel: str
     idents: list[bytes]
     header: dict[str, Any]
+    #: For a history range request: the session it asked for (see _history_in_session).
+    history_session: int | None = None
 
 
 @dataclass
@@ -217,8 +219,25 @@ class BeakerKernel(LoggingConfigurable):
         return os.environ.get("BEAKER_KERNEL_ID", "")
 
     subkernel_startup_timeout = Float(
-        60.0, help="Seconds to wait for a new subkernel to answer kernel_info."
+        help="Seconds to wait for a new subkernel to answer kernel_info. "
+        "Environment: BEAKER_SUBKERNEL_STARTUP_TIMEOUT.",
     ).tag(config=True)
+
+    @default("subkernel_startup_timeout")
+    def _default_subkernel_startup_timeout(self) -> float:
+        value = os.environ.get("BEAKER_SUBKERNEL_STARTUP_TIMEOUT", "")
+        if not value:
+            return 60.0
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if not seconds > 0:
+            log.warning(
+                "BEAKER_SUBKERNEL_STARTUP_TIMEOUT=%r is not a positive number; using 60", value
+            )
+            return 60.0
+        return seconds
 
     crash_poll_interval = Float(
         10.0,
@@ -252,7 +271,12 @@ class BeakerKernel(LoggingConfigurable):
         self.launcher: SubkernelLauncher | None = None
         self.context: BeakerContext | None = None
         self._contexts: ContextRegistry | None = None
-        self._ready = asyncio.Event()
+        # Set while no subkernel is on its way: one runs (``link``), or starting one
+        # failed (``_no_subkernel_reason``). Requests wait on it, never on a start alone.
+        self._settled = asyncio.Event()
+        # Held while the subkernel is started, changed or restarted after a crash, so a
+        # context_setup_request sent during start-up waits for it and reuses the subkernel.
+        self._switching = asyncio.Lock()
         self._pending: dict[str, PendingRequest] = {}
         self._internal: dict[str, _InternalExecution] = {}
         # Internal requests given up on (timeout): their late output is dropped, not
@@ -368,6 +392,7 @@ class BeakerKernel(LoggingConfigurable):
             log.error("%s", e.message)
             if self.link is None:
                 self._no_subkernel_reason = e.message
+                self._settled.set()
         await self._shutdown.wait()
         await self.stop()
 
@@ -448,8 +473,17 @@ class BeakerKernel(LoggingConfigurable):
         the kernel as it was.
         """
         subkernel = get_subkernel(language, self.subkernels)
-        if self.subkernel is subkernel and self.link is not None:
-            return False
+        async with self._switching:
+            if self.subkernel is subkernel and self.link is not None:
+                return False
+            await self._switch_to(subkernel, prepare)
+            return True
+
+    async def _switch_to(
+        self,
+        subkernel: Subkernel,
+        prepare: Callable[[SubkernelLink], Awaitable[None]] | None,
+    ) -> None:
         assert self.launcher is not None
         specs = {
             name: spec
@@ -469,10 +503,9 @@ class BeakerKernel(LoggingConfigurable):
         old, self.link = self.link, link
         self.subkernel = subkernel
         self._no_subkernel_reason = None
-        self._ready.set()
+        self._settled.set()
         if old is not None:
             await self._close_link(old)
-        return True
 
     def _open_link(self, handle: SubkernelHandle) -> SubkernelLink:
         link = SubkernelLink(self.zmq_context, handle)
@@ -528,6 +561,21 @@ class BeakerKernel(LoggingConfigurable):
                     ) from None
                 attempt_timeout = min(attempt_timeout * 2, 2.0)
 
+    async def _running_link(self) -> SubkernelLink:
+        """The running subkernel's link, once any start or restart under way is over.
+
+        Raises :class:`SubkernelStartError` when no subkernel runs (starting it failed).
+        """
+        await self._settled.wait()
+        link = self.link
+        if link is None:
+            reason = self._no_subkernel_reason or "it was stopped."
+            raise SubkernelStartError(
+                f"No subkernel is running: {reason} Send a context_setup_request with a "
+                "language to start one."
+            )
+        return link
+
     async def _stop_subkernel(self) -> None:
         link, self.link = self.link, None
         self.subkernel = None
@@ -558,12 +606,15 @@ class BeakerKernel(LoggingConfigurable):
             monitor_wait.cancel()
 
     async def _on_subkernel_death(self, link: SubkernelLink) -> None:
+        if self.link is not link:
+            return  # replaced meanwhile (a language change): nothing is lost
+        self.link = None
+        self._settled.clear()
         name = self.subkernel.display_name if self.subkernel else link.handle.kernel_name
         message = f"The {name} subkernel died unexpectedly; its variables are lost."
         if self.restart_on_crash:
             message += " Beaker is starting a new one."
         log.warning("%s", message)
-        self._ready.clear()
         error = SubkernelDiedError(message)
         for msg_id, execution in list(self._internal.items()):
             if execution.link is link:
@@ -574,29 +625,40 @@ class BeakerKernel(LoggingConfigurable):
             del self._pending[msg_id]
             await self._answer_with_error(pending, error)
         await self._close_link(link, shutdown=False)
-        self.link = None
         if not self.restart_on_crash:
             self.subkernel = None
             self._no_subkernel_reason = message
+            self._settled.set()
             await link.handle.shutdown()
             return
         self._restarting_subkernel = True
         try:
-            await link.handle.restart()
-            new_link = self._open_link(link.handle)
-            await self._wait_until_answering(new_link)
-            self.link = new_link
-            if self.context is not None:
-                await self.context.on_subkernel_restart()
+            async with self._switching:
+                if self.link is not None:
+                    # A language change finished while this waited: it replaced the
+                    # dead subkernel.
+                    await link.handle.shutdown()
+                    return
+                await link.handle.restart()
+                new_link = self._open_link(link.handle)
+                try:
+                    await self._wait_until_answering(new_link)
+                    if self.context is not None:
+                        await self.context.on_subkernel_restart(new_link)
+                except BaseException:
+                    await self._close_link(new_link, shutdown=False)
+                    raise
+                self.link = new_link
         except BeakerError as e:
             log.error("Could not restart the subkernel: %s", e.message)
             self.subkernel = None
             self._no_subkernel_reason = f"{message} Restarting it failed: {e.message}"
+            self._settled.set()
             await link.handle.shutdown()
             return
         finally:
             self._restarting_subkernel = False
-        self._ready.set()
+        self._settled.set()
         self.publish(
             "stream",
             {"name": "stderr", "text": f"The {name} subkernel died and was restarted.\n"},
@@ -713,22 +775,18 @@ class BeakerKernel(LoggingConfigurable):
         self.publish("status", {"execution_state": "idle"}, header)
 
     async def _forward(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
-        if not self._ready.is_set():
-            if self._no_subkernel_reason is not None:
-                await self._answer_with_error(
-                    PendingRequest(channel, frames.idents, header),
-                    SubkernelStartError(
-                        f"No subkernel is running: {self._no_subkernel_reason} Send a "
-                        "context_setup_request with a language to start one."
-                    ),
-                )
-                return
-            await self._ready.wait()
-        link = self.link
-        assert link is not None
+        try:
+            link = await self._running_link()
+        except SubkernelStartError as e:
+            await self._answer_with_error(PendingRequest(channel, frames.idents, header), e)
+            return
         msg_id = header.get("msg_id")
-        if isinstance(msg_id, str) and header.get("msg_type", "").endswith("_request"):
-            self._pending[msg_id] = PendingRequest(channel, frames.idents, header)
+        msg_type = header.get("msg_type", "")
+        if isinstance(msg_id, str) and msg_type.endswith("_request"):
+            pending = PendingRequest(channel, frames.idents, header)
+            if msg_type == "history_request":
+                pending.history_session = _requested_session(frames)
+            self._pending[msg_id] = pending
         self._cancel_post_execute()
         sock = link.shell if channel == "shell" else link.control
         await sock.send_multipart(frames.resigned(link.session))
@@ -778,6 +836,8 @@ class BeakerKernel(LoggingConfigurable):
                 self._retired_seen(msg_id)
                 continue
             pending = self._pending.pop(msg_id, None) if isinstance(msg_id, str) else None
+            if pending is not None and pending.history_session is not None:
+                frames = _history_in_session(frames, pending.history_session)
             self._send_now(target, frames.resigned(self.session))
             if pending is not None and parent.get("msg_type") == "execute_request":
                 self._after_user_execute(pending)
@@ -878,8 +938,8 @@ class BeakerKernel(LoggingConfigurable):
         self, code: str, *, timeout: float | None = None, link: SubkernelLink | None = None
     ) -> InternalResult:
         """Run ``code`` in the subkernel without it showing up as a user cell."""
-        if link is None and not self._ready.is_set():
-            await self._ready.wait()
+        if link is None:
+            link = await self._running_link()
         self._cancel_post_execute()
         return await self.execute_internal_message(
             "execute_request",
@@ -1020,7 +1080,7 @@ class BeakerKernel(LoggingConfigurable):
 
     async def _on_shutdown(self, request: Request) -> None:
         restart = bool(request.content.get("restart", False))
-        self._ready.clear()
+        self._settled.clear()
         await self._stop_subkernel()
         await self.reply(request, {"status": "ok", "restart": restart})
         self._shutdown.set()
@@ -1051,6 +1111,43 @@ async def _bursts(sock: zmq.asyncio.Socket, most: int = 64) -> AsyncIterator[lis
             except zmq.Again:
                 break
             yield raw
+
+
+def _requested_session(frames: Frames) -> int | None:
+    """The session number a history range request names, when it names one (> 0)."""
+    try:
+        content = frames.content()
+    except MessageError:
+        return None
+    session = content.get("session")
+    if content.get("hist_access_type") != "range" or type(session) is not int or session <= 0:
+        return None
+    return session
+
+
+def _history_in_session(frames: Frames, session: int) -> Frames:
+    """The history reply with its entries numbered ``session`` where the subkernel said 0.
+
+    IPython numbers the current session 0 in its answer even when the request named the
+    session by its number (taken from a ``tail`` reply); front ends then cannot match
+    the entries to the session they asked for.
+    """
+    try:
+        content = frames.content()
+    except MessageError:
+        return frames
+    history = content.get("history")
+    if not isinstance(history, list):
+        return frames
+    changed = False
+    for entry in history:
+        if isinstance(entry, list) and entry and type(entry[0]) is int and entry[0] == 0:
+            entry[0] = session
+            changed = True
+    if not changed:
+        return frames
+    parts = [*frames.parts[:4], json.dumps(content).encode(), *frames.parts[5:]]
+    return Frames(frames.idents, parts)
 
 
 def _reply_type(header: dict[str, Any]) -> str:

@@ -42,8 +42,6 @@ class TestBeakerPythonConformance(jupyter_kernel_test.KernelTests):
         },
     ]
     code_history_pattern = "1?2*"
-    # Not "range": ipykernel itself answers a range request for the current session with
-    # session number 0, which the suite rejects (a plain ipykernel fails it the same way).
-    supported_history_operations = ("tail", "search")
+    supported_history_operations = ("tail", "range", "search")
     code_inspect_sample = "zip"
     code_clear_output = "from IPython.display import clear_output; clear_output()"

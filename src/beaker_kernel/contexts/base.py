@@ -249,9 +249,9 @@ class BeakerContext:
             return await self.run_procedure(self.setup_procedure, link=link)
         return None
 
-    async def on_subkernel_restart(self) -> None:
-        """The subkernel crashed and was replaced: set it up again."""
-        await self.setup()
+    async def on_subkernel_restart(self, link: SubkernelLink) -> None:
+        """The subkernel crashed and was replaced by ``link``: set it up again."""
+        await self.setup(link)
 
     def has_post_execute(self) -> bool:
         return self.preview_procedure is not None and self.procedures.has(self.preview_procedure)

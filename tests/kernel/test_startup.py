@@ -1,0 +1,47 @@
+"""A subkernel that cannot start: requests get an error at once and the kernel stays usable."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..client import start_beaker
+
+
+def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
+    # A "python3" kernelspec first on JUPYTER_PATH whose process exits at once.
+    spec = tmp_path / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-c", "import sys; sys.exit(3)", "{connection_file}"],
+                "display_name": "Broken Python",
+                "language": "python",
+            }
+        )
+    )
+    # No waiting for the kernel: the requests arrive while the start is failing.
+    km, client = start_beaker({"JUPYTER_PATH": str(tmp_path)}, wait=False)
+    try:
+        info = client.request("kernel_info_request", timeout=60)
+        assert info.content["status"] == "error"
+        assert info.content["ename"] == "SubkernelStartError"
+        assert "'python3' kernel exited while starting" in info.content["evalue"]
+
+        run = client.run("1 + 1", timeout=30)
+        assert run.content["status"] == "error"
+        assert run.content["evalue"].startswith("No subkernel is running:")
+        assert "context_setup_request" in run.content["evalue"]
+        assert run.of_type("error")[0]["ename"] == "SubkernelStartError"
+
+        # another language starts and works
+        setup = client.setup_context("default", "rlang", timeout=90)
+        assert setup.content["status"] == "ok", setup.content
+        answer = client.run("cat(6 * 7)", timeout=60)
+        assert answer.content["status"] == "ok", answer.content
+        assert answer.stdout() == "42"
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=False)
