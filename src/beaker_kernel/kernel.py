@@ -599,7 +599,13 @@ class BeakerKernel(LoggingConfigurable):
                     await asyncio.sleep(delay)
                     if self.link is not link or self._restarting_subkernel:
                         break
-                    if not await link.handle.is_alive():
+                    try:
+                        alive = await link.handle.is_alive()
+                    except BeakerError as e:
+                        # Cannot tell (the service did not answer): keep watching.
+                        log.warning("Could not check the subkernel: %s", e.message)
+                        break
+                    if not alive:
                         await self._on_subkernel_death(link)
                         return
         finally:
@@ -649,12 +655,20 @@ class BeakerKernel(LoggingConfigurable):
                     await self._close_link(new_link, shutdown=False)
                     raise
                 self.link = new_link
-        except BeakerError as e:
-            log.error("Could not restart the subkernel: %s", e.message)
+        except Exception as e:
+            reason = e.message if isinstance(e, BeakerError) else f"{type(e).__name__}: {e}"
+            log.error(
+                "Could not restart the subkernel: %s",
+                reason,
+                exc_info=not isinstance(e, BeakerError),
+            )
             self.subkernel = None
-            self._no_subkernel_reason = f"{message} Restarting it failed: {e.message}"
+            self._no_subkernel_reason = f"{message} Restarting it failed: {reason}"
             self._settled.set()
-            await link.handle.shutdown()
+            try:
+                await link.handle.shutdown()
+            except BeakerError as stop_error:
+                log.error("Could not stop the failed subkernel: %s", stop_error.message)
             return
         finally:
             self._restarting_subkernel = False

@@ -1,4 +1,4 @@
-"""A subkernel that cannot start: requests get an error at once and the kernel stays usable."""
+"""Subkernels that cannot start: requests get an error at once and the kernel stays usable."""
 
 from __future__ import annotations
 
@@ -42,6 +42,50 @@ def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
         answer = client.run("cat(6 * 7)", timeout=60)
         assert answer.content["status"] == "ok", answer.content
         assert answer.stdout() == "42"
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
+    # A "python3" kernelspec that starts ipykernel once; started again, it exits.
+    marker = tmp_path / "started-once"
+    starter = (
+        "import os, sys\n"
+        f"marker = {str(marker)!r}\n"
+        "if os.path.exists(marker): sys.exit(3)\n"
+        "open(marker, 'w').close()\n"
+        "from ipykernel.kernelapp import launch_new_instance\n"
+        "launch_new_instance()\n"
+    )
+    spec = tmp_path / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-c", starter, "-f", "{connection_file}"],
+                "display_name": "Python once",
+                "language": "python",
+            }
+        )
+    )
+    km, client = start_beaker({"JUPYTER_PATH": str(tmp_path)})
+    try:
+        assert client.run("print('first')").stdout() == "first\n"
+        crash = client.run("import os; os._exit(1)", timeout=30)
+        assert crash.content["ename"] == "SubkernelDiedError"
+
+        after = client.run("1 + 1", timeout=60)
+        assert after.content["status"] == "error"
+        assert after.content["ename"] == "SubkernelStartError"
+        evalue = after.content["evalue"]
+        assert "subkernel died unexpectedly" in evalue
+        assert "Restarting it failed" in evalue
+        assert "exited while starting" in evalue
+
+        setup = client.setup_context("default", "rlang", timeout=90)
+        assert setup.content["status"] == "ok", setup.content
+        assert client.run("cat(1 + 1)", timeout=60).stdout() == "2"
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=False)
