@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import time
 
-import pytest
-
 from .conftest import StartAgentKernel, types_of
 
 
@@ -117,7 +115,6 @@ def _closed_port() -> int:
 
 def test_unreachable_provider(agent_kernel: StartAgentKernel) -> None:
     """The real OpenAI model class of archytas, pointed at a port where nothing listens."""
-    pytest.importorskip("langchain_openai")
     client = agent_kernel(
         configure_model=False,
         env={
