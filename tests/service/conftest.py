@@ -78,6 +78,17 @@ def stop_service(service: Service) -> None:
             service.process.wait()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Add the service's log (the Beaker kernels' included) to a failed test's report."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    service = getattr(item, "funcargs", {}).get("service")
+    if report.failed and isinstance(service, Service):
+        lines = service.log_path.read_text(errors="replace").splitlines()[-300:]
+        report.sections.append(("service log (last 300 lines)", "\n".join(lines)))
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
     svc = start_service(tmp_path)

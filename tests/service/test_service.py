@@ -96,7 +96,8 @@ def test_killed_beaker_kernel_leaves_no_subkernel(service: Service) -> None:
     while sub_id in {k["id"] for k in service.kernels()}:
         assert time.monotonic() < deadline, "the dead Beaker kernel's subkernel was kept"
         time.sleep(0.2)
-    assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
+    deleted = service.http("DELETE", f"/api/kernels/{beaker_id}")
+    assert deleted.status == 204, (deleted.status, deleted.body)
     service.wait_for_kernels(lambda ks: ks == [])
     assert_no_kernel_process(service)
 

@@ -28,6 +28,7 @@ from .. import __version__
 from ..environment import is_secret
 from .auth import TokenOnlyIdentityProvider
 from .handlers import handlers
+from .kernels import BeakerMappingKernelManager
 from .state import ServiceState, set_state
 from .websocket import NoDelayWebsocketConnection
 
@@ -170,6 +171,7 @@ class BeakerServiceApp(ExtensionApp):
             "disable_check_xsrf": True,
             "identity_provider_class": TokenOnlyIdentityProvider,
             "kernel_websocket_connection_class": NoDelayWebsocketConnection,
+            "kernel_manager_class": BeakerMappingKernelManager,
             "terminals_enabled": False,
             # Containers run the service as a non-root user; on a workstation or CI
             # machine where root runs it, warn (below) instead of refusing.
