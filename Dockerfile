@@ -34,8 +34,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/*
 COPY --from=build /opt/beaker /opt/beaker
 COPY images/kernelspecs/ /usr/local/share/jupyter/kernels/
+# /opt/beaker/contexts: where contexts of your own are mounted (empty otherwise).
 RUN useradd --create-home --uid 1000 --user-group beaker \
- && install -d -o beaker -g beaker -m 0700 /home/beaker/work
+ && install -d -o beaker -g beaker -m 0700 /home/beaker/work \
+ && install -d -m 0755 /opt/beaker/contexts
 
 # Only Beaker and the container kernelspecs are offered: no kernel runs user code in this container
 # (it holds the Docker socket). The workspace volume is the root of the contents API and is mounted at

@@ -1019,7 +1019,19 @@ class BeakerKernel(LoggingConfigurable):
             if self.context is not None:
                 self._schedule_post_execute(parent)
             return
-        self._post_execute_task = self.spawn(self.context.post_execute(parent), name="post-execute")
+        self._post_execute_task = self.spawn(self._post_execute(parent), name="post-execute")
+
+    async def _post_execute(self, parent: dict[str, Any]) -> None:
+        context = self.context
+        if context is None:
+            return
+        try:
+            await context.post_execute(parent)
+        except SubkernelDiedError as e:
+            # The subkernel was stopped or replaced meanwhile (a crash is reported on its own).
+            log.debug("Post-execute actions stopped: %s", e.message)
+        except BeakerError as e:
+            log.warning("Post-execute actions of context %r failed: %s", context.slug, e.message)
 
     def _cancel_post_execute(self) -> None:
         if self._post_execute_handle is not None:

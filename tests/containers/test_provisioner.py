@@ -69,6 +69,15 @@ async def python_kernel(instance: str) -> AsyncIterator[tuple[AsyncKernelManager
             await km.shutdown_kernel(now=True)
 
 
+async def shell_reply(client: Any, msg_id: str, timeout: float) -> dict[str, Any]:
+    """The reply to ``msg_id`` (late replies to wait_for_ready's kernel_info are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            reply: dict[str, Any] = await client.get_shell_msg()
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
+
+
 async def run(client: Any, code: str, timeout: float = 30) -> tuple[dict[str, Any], str]:
     out: list[str] = []
 
@@ -120,11 +129,14 @@ async def test_interrupt_restart_and_shutdown(
     first = container_of(km.kernel_id)["Id"]
 
     msg_id = client.execute("import time; time.sleep(60)")
-    await client.get_iopub_msg(timeout=10)  # busy
+    async with asyncio.timeout(30):  # the cell has started
+        while True:
+            msg = await client.get_iopub_msg()
+            if msg["msg_type"] == "execute_input" and msg["parent_header"]["msg_id"] == msg_id:
+                break
     await asyncio.sleep(1)
     await km.interrupt_kernel()
-    reply = await client.get_shell_msg(timeout=15)
-    assert reply["parent_header"]["msg_id"] == msg_id
+    reply = await shell_reply(client, msg_id, timeout=15)
     assert reply["content"]["ename"] == "KeyboardInterrupt"
 
     await run(client, "x = 1")
