@@ -1,16 +1,23 @@
 """The service's kernel manager.
 
-jupyter_client answers a request to delete a kernel while the server is restarting it
-(after the kernel process died, say) with an error, and keeps the kernel, because the
-start under way has not finished. :class:`BeakerMappingKernelManager` waits for that
-start to end and then deletes the kernel, so ``DELETE /api/kernels/<id>`` always removes
-it — and, for a Beaker kernel, its subkernels.
+Two moments in a kernel's start make Jupyter Server's own manager answer 500:
+
+* Listing kernels (``GET /api/kernels``) just as a kernel has started but before the
+  server has recorded its activity: the model of that kernel cannot be built. A Beaker
+  kernel starts its subkernels through the API, so front ends polling the list hit this.
+  :class:`BeakerMappingKernelManager` lists such a kernel as ``starting``.
+* Deleting a kernel while the server restarts it (after its process died, say):
+  jupyter_client refuses because the start under way has not finished, and keeps the
+  kernel. :class:`BeakerMappingKernelManager` waits for that start to end and then
+  deletes the kernel, so ``DELETE /api/kernels/<id>`` always removes it — and, for a
+  Beaker kernel, its subkernels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
@@ -20,7 +27,7 @@ log = logging.getLogger("beaker_kernel.service")
 
 
 class BeakerMappingKernelManager(AsyncMappingKernelManager):
-    """Kernels of the Beaker service: a delete waits for a start or restart under way."""
+    """Kernels of the Beaker service: listed while they start; deleted after a restart."""
 
     start_wait = Float(
         60.0,
@@ -38,6 +45,21 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         )
 
     shutdown_kernel = _async_shutdown_kernel  # type: ignore[assignment]
+
+    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        self._check_kernel_id(kernel_id)  # type: ignore[no-untyped-call]
+        kernel = self._kernels[kernel_id]
+        if not kernel.trait_has_value("last_activity"):
+            # Started, but the server has not recorded it yet (it does so at once).
+            return {
+                "id": kernel_id,
+                "name": kernel.kernel_name,
+                "last_activity": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                "execution_state": "starting",
+                "connections": 0,
+            }
+        model: dict[str, Any] = super().kernel_model(kernel_id)  # type: ignore[no-untyped-call]
+        return model
 
     async def _start_settled(self, kernel_id: str) -> None:
         """Wait while ``kernel_id`` starts (a restart stops, then starts: both are waited)."""
