@@ -390,7 +390,8 @@ class BeakerKernel(LoggingConfigurable):
             # Keep running: the front end gets the error on its next request and can set
             # another language; the kernel process itself is fine.
             log.error("%s", e.message)
-            if self.link is None:
+            if self.link is None and not self._settled.is_set():
+                # Failed before any start was tried (an unknown default language, …).
                 self._no_subkernel_reason = e.message
                 self._settled.set()
         await self._shutdown.wait()
@@ -476,7 +477,14 @@ class BeakerKernel(LoggingConfigurable):
         async with self._switching:
             if self.subkernel is subkernel and self.link is not None:
                 return False
-            await self._switch_to(subkernel, prepare)
+            try:
+                await self._switch_to(subkernel, prepare)
+            except BeakerError as e:
+                if self.link is None:
+                    # Nothing runs: requests get this reason until a start succeeds.
+                    self._no_subkernel_reason = e.message
+                    self._settled.set()
+                raise
             return True
 
     async def _switch_to(

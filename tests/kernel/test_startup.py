@@ -89,3 +89,18 @@ def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=False)
+
+
+def test_unknown_default_language() -> None:
+    km, client = start_beaker({"BEAKER_SUBKERNEL": "cobol"}, wait=False)
+    try:
+        info = client.request("kernel_info_request", timeout=60)
+        assert info.content["status"] == "error"
+        evalue = info.content["evalue"]
+        assert evalue.startswith("No subkernel is running: Unknown language 'cobol'")
+        setup = client.setup_context("default", "python3", timeout=90)
+        assert setup.content["status"] == "ok", setup.content
+        assert client.run("print(6 * 7)").stdout() == "42\n"
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=False)
