@@ -392,8 +392,7 @@ class BeakerKernel(LoggingConfigurable):
             log.error("%s", e.message)
             if self.link is None and not self._settled.is_set():
                 # Failed before any start was tried (an unknown default language, …).
-                self._no_subkernel_reason = e.message
-                self._settled.set()
+                self._no_subkernel(e.message)
         await self._shutdown.wait()
         await self.stop()
 
@@ -481,9 +480,7 @@ class BeakerKernel(LoggingConfigurable):
                 await self._switch_to(subkernel, prepare)
             except BeakerError as e:
                 if self.link is None:
-                    # Nothing runs: requests get this reason until a start succeeds.
-                    self._no_subkernel_reason = e.message
-                    self._settled.set()
+                    self._no_subkernel(e.message)
                 raise
             return True
 
@@ -569,6 +566,11 @@ class BeakerKernel(LoggingConfigurable):
                     ) from None
                 attempt_timeout = min(attempt_timeout * 2, 2.0)
 
+    def _no_subkernel(self, reason: str) -> None:
+        """No subkernel runs and none is on its way: requests get ``reason`` until one does."""
+        self._no_subkernel_reason = reason
+        self._settled.set()
+
     async def _running_link(self) -> SubkernelLink:
         """The running subkernel's link, once any start or restart under way is over.
 
@@ -641,8 +643,7 @@ class BeakerKernel(LoggingConfigurable):
         await self._close_link(link, shutdown=False)
         if not self.restart_on_crash:
             self.subkernel = None
-            self._no_subkernel_reason = message
-            self._settled.set()
+            self._no_subkernel(message)
             await link.handle.shutdown()
             return
         self._restarting_subkernel = True
@@ -671,8 +672,7 @@ class BeakerKernel(LoggingConfigurable):
                 exc_info=not isinstance(e, BeakerError),
             )
             self.subkernel = None
-            self._no_subkernel_reason = f"{message} Restarting it failed: {reason}"
-            self._settled.set()
+            self._no_subkernel(f"{message} Restarting it failed: {reason}")
             try:
                 await link.handle.shutdown()
             except BeakerError as stop_error:
@@ -797,11 +797,13 @@ class BeakerKernel(LoggingConfigurable):
         self.publish("status", {"execution_state": "idle"}, header)
 
     async def _forward(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
-        try:
-            link = await self._running_link()
-        except SubkernelStartError as e:
-            await self._answer_with_error(PendingRequest(channel, frames.idents, header), e)
-            return
+        link = self.link
+        if link is None or not self._settled.is_set():
+            try:
+                link = await self._running_link()
+            except SubkernelStartError as e:
+                await self._answer_with_error(PendingRequest(channel, frames.idents, header), e)
+                return
         msg_id = header.get("msg_id")
         msg_type = header.get("msg_type", "")
         if isinstance(msg_id, str) and msg_type.endswith("_request"):
