@@ -94,7 +94,9 @@ def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
 def test_unknown_default_language() -> None:
     km, client = start_beaker({"BEAKER_SUBKERNEL": "cobol"}, wait=False)
     try:
-        info = client.request("kernel_info_request", timeout=60)
+        # The answer comes at once, maybe before the client's iopub subscription is live:
+        # wait for the reply only.
+        info = client.request("kernel_info_request", timeout=60, wait_idle=False)
         assert info.content["status"] == "error"
         evalue = info.content["evalue"]
         assert evalue.startswith("No subkernel is running: Unknown language 'cobol'")
