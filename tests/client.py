@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any
@@ -151,4 +153,18 @@ def start_beaker(
     return km, client
 
 
-__all__ = ["BeakerClient", "Exchange", "start_beaker", "start_new_kernel"]
+@contextmanager
+def running_beaker(
+    extra_env: dict[str, str] | None = None, *, wait: bool = True
+) -> Iterator[tuple[KernelManager, BeakerClient]]:
+    """:func:`start_beaker`; afterwards the client stops and the kernel shuts down."""
+    km, client = start_beaker(extra_env, wait=wait)
+    try:
+        yield km, client
+    finally:
+        client.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=False)
+
+
+__all__ = ["BeakerClient", "Exchange", "running_beaker", "start_beaker", "start_new_kernel"]

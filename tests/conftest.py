@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import KernelManager
 
-from .client import BeakerClient, start_beaker
+from .client import BeakerClient, running_beaker
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,24 +17,15 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def beaker() -> Iterator[tuple[KernelManager, BeakerClient]]:
     """A fresh Beaker kernel with the default (python3) subkernel, for one test."""
-    km, client = start_beaker()
-    try:
+    with running_beaker() as (km, client):
         yield km, client
-    finally:
-        client.stop_channels()
-        if km.has_kernel:
-            km.shutdown_kernel(now=False)
 
 
 @pytest.fixture(scope="module")
 def shared_beaker() -> Iterator[BeakerClient]:
     """One Beaker kernel for a whole module of tests that do not break it."""
-    km, client = start_beaker()
-    try:
+    with running_beaker() as (_, client):
         yield client
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 @pytest.fixture

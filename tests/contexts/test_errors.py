@@ -6,20 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from ..client import BeakerClient, start_beaker
+from ..client import BeakerClient, running_beaker
 
 
 @pytest.fixture
 def kernel_with_test_contexts(context_path: Path):
-    km, client = start_beaker()
-    try:
+    with running_beaker() as (km, client):
         setup = client.setup_context("pyonly", "python3")
         assert setup.content["status"] == "ok", setup.content
         yield km, client
-    finally:
-        client.stop_channels()
-        if km.has_kernel:
-            km.shutdown_kernel()
 
 
 def still_on_pyonly(client: BeakerClient) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..client import start_beaker
+from ..client import running_beaker
 
 
 def test_setup_sent_while_the_subkernel_starts_uses_that_subkernel(context_path: Path) -> None:
     # The request is queued before the start-up subkernel answers: Beaker must wait for
     # it and set the context up there, not race a second subkernel against it.
-    km, client = start_beaker(wait=False)
-    try:
+    with running_beaker(wait=False) as (_, client):
         setup = client.setup_context("pyonly", "python3", timeout=90)
         assert setup.content["status"] == "ok", setup.content
         assert setup.content["slug"] == "pyonly"
@@ -19,14 +18,10 @@ def test_setup_sent_while_the_subkernel_starts_uses_that_subkernel(context_path:
         assert check.content["status"] == "ok", check.content
         assert check.stdout() == "1\n"
         assert client.request("double_request", {"number": 4}).content["return"] == {"result": 8}
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 def test_crashed_subkernel_gets_its_context_set_up_again(context_path: Path) -> None:
-    km, client = start_beaker()
-    try:
+    with running_beaker() as (_, client):
         assert client.setup_context("pyonly", "python3").content["status"] == "ok"
         client.run("lost = 1")
         crash = client.run("import os; os._exit(1)", timeout=30)
@@ -40,6 +35,3 @@ def test_crashed_subkernel_gets_its_context_set_up_again(context_path: Path) -> 
         assert client.request("double_request", {"number": 21}).content["return"] == {"result": 42}
         info = client.request("context_info_request").content
         assert (info["slug"], info["language"]["slug"]) == ("pyonly", "python3")
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=False)

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..client import start_beaker
+from ..client import running_beaker
 
 
 def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
@@ -23,8 +23,7 @@ def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
         )
     )
     # No waiting for the kernel: the requests arrive while the start is failing.
-    km, client = start_beaker({"JUPYTER_PATH": str(tmp_path)}, wait=False)
-    try:
+    with running_beaker({"JUPYTER_PATH": str(tmp_path)}, wait=False) as (_, client):
         info = client.request("kernel_info_request", timeout=60)
         assert info.content["status"] == "error"
         assert info.content["ename"] == "SubkernelStartError"
@@ -42,9 +41,6 @@ def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
         answer = client.run("cat(6 * 7)", timeout=60)
         assert answer.content["status"] == "ok", answer.content
         assert answer.stdout() == "42"
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
@@ -69,8 +65,7 @@ def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
             }
         )
     )
-    km, client = start_beaker({"JUPYTER_PATH": str(tmp_path)})
-    try:
+    with running_beaker({"JUPYTER_PATH": str(tmp_path)}) as (_, client):
         assert client.run("print('first')").stdout() == "first\n"
         crash = client.run("import os; os._exit(1)", timeout=30)
         assert crash.content["ename"] == "SubkernelDiedError"
@@ -86,14 +81,10 @@ def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
         setup = client.setup_context("default", "rlang", timeout=90)
         assert setup.content["status"] == "ok", setup.content
         assert client.run("cat(1 + 1)", timeout=60).stdout() == "2"
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=False)
 
 
 def test_unknown_default_language() -> None:
-    km, client = start_beaker({"BEAKER_SUBKERNEL": "cobol"}, wait=False)
-    try:
+    with running_beaker({"BEAKER_SUBKERNEL": "cobol"}, wait=False) as (_, client):
         # The answer comes at once, maybe before the client's iopub subscription is live:
         # wait for the reply only.
         info = client.request("kernel_info_request", timeout=60, wait_idle=False)
@@ -103,6 +94,3 @@ def test_unknown_default_language() -> None:
         setup = client.setup_context("default", "python3", timeout=90)
         assert setup.content["status"] == "ok", setup.content
         assert client.run("print(6 * 7)").stdout() == "42\n"
-    finally:
-        client.stop_channels()
-        km.shutdown_kernel(now=False)
