@@ -76,6 +76,8 @@ def test_contexts_lists_every_language_as_a_container_kernel(deployment: Deploym
     for slug in ("default", "dataset"):
         offered = {lang["slug"]: lang["subkernel"] for lang in contexts[slug]["languages"]}
         assert offered == {name: spec["kernelspec"] for name, spec in LANGUAGES.items()}
+    # the image has the folder BEAKER_CONTEXT_PATH names (mount your own contexts there)
+    assert "Context folder /opt/beaker/contexts does not exist" not in deployment.logs()
     specs = deployment.http("GET", "/api/kernelspecs").json()["kernelspecs"]
     # no kernel that would run user code inside the service container is offered
     assert sorted(specs) == ["beaker_kernel", "ir-docker", "julia-docker", "python3-docker"]

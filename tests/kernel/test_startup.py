@@ -6,6 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
+from beaker_kernel.kernel import BeakerKernel
+
 from ..client import running_beaker
 
 
@@ -94,3 +98,38 @@ def test_unknown_default_language() -> None:
         setup = client.setup_context("default", "python3", timeout=90)
         assert setup.content["status"] == "ok", setup.content
         assert client.run("print(6 * 7)").stdout() == "42\n"
+
+
+def test_subkernel_that_never_answers(tmp_path: Path) -> None:
+    # A "python3" kernelspec whose process runs but never answers, and a short timeout.
+    spec = tmp_path / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-c", "import time; time.sleep(600)", "{connection_file}"],
+                "display_name": "Silent Python",
+                "language": "python",
+            }
+        )
+    )
+    env = {"JUPYTER_PATH": str(tmp_path), "BEAKER_SUBKERNEL_STARTUP_TIMEOUT": "2"}
+    with running_beaker(env, wait=False) as (_, client):
+        info = client.request("kernel_info_request", timeout=60, wait_idle=False)
+        assert info.content["status"] == "error"
+        assert info.content["ename"] == "SubkernelStartError"
+        assert "'python3' kernel did not answer within 2 s" in info.content["evalue"]
+
+
+def test_startup_timeout_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = tmp_path / "kernel.json"
+    connection.write_text(json.dumps({"key": "k", "signature_scheme": "hmac-sha256"}))
+    for value, seconds in (("2.5", 2.5), ("", 60.0), ("soon", 60.0), ("-1", 60.0)):
+        monkeypatch.setenv("BEAKER_SUBKERNEL_STARTUP_TIMEOUT", value)
+        kernel = BeakerKernel(str(connection))
+        try:
+            assert kernel.subkernel_startup_timeout == seconds, value
+        finally:
+            kernel.zmq_context.term()
