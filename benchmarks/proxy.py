@@ -180,8 +180,7 @@ def profile(n: int, pause: float, output: Path) -> pstats.Stats:
 def imports() -> str:
     """``-X importtime`` of the modules a Beaker kernel loads before its first reply."""
     code = (
-        "import beaker_kernel.kernel, beaker_kernel.contexts.messages, "
-        "beaker_kernel.agent.messages, beaker_kernel.launchers, jupyter_client.manager\n"
+        "import beaker_kernel.kernel, jupyter_client.manager\n"
         "import sys\n"
         "heavy = ['tornado', 'jupyter_server', 'archytas', 'jinja2', 'ipykernel', "
         "'jupyter_client.manager', 'tornado.httpclient']\n"

@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> None:
 
         serve(args)
     elif command == "kernel":
-        from .kernel import main as kernel_main
+        from .kernel.app import main as kernel_main
 
         kernel_main(args)
     elif command in ("-h", "--help", "help"):

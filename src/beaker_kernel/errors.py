@@ -13,7 +13,8 @@ turn itself into the ``status: error`` content of a Jupyter reply::
     ├── ContextError
     │   ├── UnknownContextError
     │   ├── UnsupportedLanguageError the context has no procedures for that language
-    │   └── ContextInfoError         context_info is missing or has a wrong field
+    │   ├── ContextInfoError         context_info is missing or has a wrong field
+    │   └── HandlerConflictError     a message type is already answered by someone else
     ├── ProcedureError
     │   ├── ProcedureNotFoundError
     │   ├── ProcedureRenderError     the template needs a variable that was not given
@@ -89,6 +90,10 @@ class UnsupportedLanguageError(ContextError):
 
 class ContextInfoError(ContextError):
     """``context_info`` is missing a field the context needs, or has a wrong value."""
+
+
+class HandlerConflictError(ContextError):
+    """A context or plugin declares a handler for a message type someone else answers."""
 
 
 class ProcedureError(BeakerError):

@@ -105,8 +105,7 @@ class Request:
 
     @property
     def reply_type(self) -> str:
-        base = self.msg_type.removesuffix("_request")
-        return f"{base}_reply"
+        return reply_type(self.msg_type)
 
     @classmethod
     def from_frames(cls, channel: str, frames: Frames) -> Request:
@@ -121,6 +120,11 @@ class Request:
             metadata=frames.metadata(),
             buffers=frames.parts[5:],
         )
+
+
+def reply_type(msg_type: object) -> str:
+    """The type of the reply to a request of type ``msg_type`` (``x_request`` → ``x_reply``)."""
+    return str(msg_type or "unknown_request").removesuffix("_request") + "_reply"
 
 
 def encode(session: Session, msg: dict[str, Any], idents: list[bytes] | None = None) -> list[bytes]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from beaker_kernel.kernel import BeakerKernel
+from beaker_kernel.kernel import BeakerKernelApp
 
 from ..client import running_beaker
 
@@ -124,12 +124,6 @@ def test_subkernel_that_never_answers(tmp_path: Path) -> None:
 def test_startup_timeout_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    connection = tmp_path / "kernel.json"
-    connection.write_text(json.dumps({"key": "k", "signature_scheme": "hmac-sha256"}))
     for value, seconds in (("2.5", 2.5), ("", 60.0), ("soon", 60.0), ("-1", 60.0)):
         monkeypatch.setenv("BEAKER_SUBKERNEL_STARTUP_TIMEOUT", value)
-        kernel = BeakerKernel(str(connection))
-        try:
-            assert kernel.subkernel_startup_timeout == seconds, value
-        finally:
-            kernel.zmq_context.term()
+        assert BeakerKernelApp().subkernel_startup_timeout == seconds, value

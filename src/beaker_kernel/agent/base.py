@@ -24,11 +24,11 @@ from archytas.react import ReActAgent
 from archytas.tool_utils import tool as archytas_tool
 
 from ..errors import BeakerError, MessageError
-from .errors import AgentBusyError, AgentInterruptedError
+from .errors import AgentInterruptedError
 
 if TYPE_CHECKING:
     from ..contexts.base import BeakerContext
-    from ..kernel import BeakerKernel, InternalResult
+    from ..interface import ExecutionResult, KernelServices
     from ..wire import Request
     from .config import AgentSettings
 
@@ -63,7 +63,7 @@ def shorten(text: str, limit: int) -> str:
     return f"{text[:head]}\n[... {omitted} characters omitted ...]\n{text[-tail:]}"
 
 
-def describe_result(result: InternalResult) -> str:
+def describe_result(result: ExecutionResult) -> str:
     """What a run of code produced, as text for the model."""
     parts: list[str] = []
     if result.stdout:
@@ -110,7 +110,7 @@ class BeakerAgent(ReActAgent):  # type: ignore[misc]  # archytas is untyped
     ) -> None:
         # set before ReActAgent.__init__, which builds the prompt from them
         self.context = context
-        self.kernel: BeakerKernel = context.kernel
+        self.kernel: KernelServices = context.kernel
         self.settings = settings
         self.current_request: Request | None = None
         self.interrupted = False
@@ -227,8 +227,6 @@ class BeakerAgent(ReActAgent):  # type: ignore[misc]  # archytas is untyped
         ``request`` is the ``llm_request`` being answered: progress is published with it
         as parent, and ``ask_user`` asks the front end that sent it.
         """
-        if self._task is not None and not self._task.done():
-            raise AgentBusyError("The agent is still answering another request")
         self.current_request = request
         self.interrupted = False
         self._task = asyncio.current_task()

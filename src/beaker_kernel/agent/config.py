@@ -18,9 +18,10 @@ from traitlets import Dict, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import AgentError, ModelNotConfiguredError
+from ..settings import env_float, env_int
 
 if TYPE_CHECKING:
-    from ..kernel import BeakerKernel
+    from ..interface import KernelServices
 
 
 class AgentSettings(LoggingConfigurable):
@@ -80,7 +81,7 @@ class AgentSettings(LoggingConfigurable):
 
     @default("ask_user_timeout")
     def _default_ask_user_timeout(self) -> float:
-        return float(os.environ.get("BEAKER_AGENT_ASK_USER_TIMEOUT", "300"))
+        return env_float("BEAKER_AGENT_ASK_USER_TIMEOUT", 300.0)
 
     output_limit = Int(
         help="Characters of a tool's output the model sees; longer output keeps its "
@@ -89,17 +90,26 @@ class AgentSettings(LoggingConfigurable):
 
     @default("output_limit")
     def _default_output_limit(self) -> int:
-        return int(os.environ.get("BEAKER_AGENT_OUTPUT_LIMIT", "4000"))
+        return env_int("BEAKER_AGENT_OUTPUT_LIMIT", 4000)
 
     state_timeout = Float(
-        10.0,
         help="Seconds to wait for the subkernel's variables before each model call "
-        "(a busy subkernel is reported as such instead).",
+        "(a busy subkernel is reported as such instead). "
+        "Environment: BEAKER_AGENT_STATE_TIMEOUT.",
     ).tag(config=True)
 
+    @default("state_timeout")
+    def _default_state_timeout(self) -> float:
+        return env_float("BEAKER_AGENT_STATE_TIMEOUT", 10.0)
+
     max_react_steps = Int(
-        30, help="Model calls allowed for one request before the agent gives up."
+        help="Model calls allowed for one request before the agent gives up. "
+        "Environment: BEAKER_AGENT_MAX_REACT_STEPS.",
     ).tag(config=True)
+
+    @default("max_react_steps")
+    def _default_max_react_steps(self) -> int:
+        return env_int("BEAKER_AGENT_MAX_REACT_STEPS", 30)
 
     def configured(self) -> bool:
         return bool(self.provider_import_path)
@@ -146,11 +156,17 @@ class AgentSettings(LoggingConfigurable):
         return model
 
 
-def import_object(path: str, what: str) -> Any:
-    """The object named by ``module:attribute`` or ``module.attribute``."""
+def split_import_path(path: str) -> tuple[str, str]:
+    """``(module, attribute)`` of ``module:attribute`` or ``module.attribute``."""
     module_name, sep, attribute = path.partition(":")
     if not sep:
         module_name, _, attribute = path.rpartition(".")
+    return module_name, attribute
+
+
+def import_object(path: str, what: str) -> Any:
+    """The object named by ``module:attribute`` or ``module.attribute``."""
+    module_name, attribute = split_import_path(path)
     if not module_name or not attribute:
         raise AgentError(f"{what} must look like 'package.module:Class', got {path!r}")
     try:
@@ -166,13 +182,15 @@ def import_object(path: str, what: str) -> Any:
         raise AgentError(f"{what}: module {module_name!r} has no {attribute!r}") from None
 
 
-_settings: weakref.WeakKeyDictionary[BeakerKernel, AgentSettings] = weakref.WeakKeyDictionary()
+_settings: weakref.WeakKeyDictionary[KernelServices, AgentSettings] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def settings_for(kernel: BeakerKernel) -> AgentSettings:
+def settings_for(kernel: KernelServices) -> AgentSettings:
     """The agent settings of ``kernel`` (created on first use, configured by the kernel)."""
     settings = _settings.get(kernel)
     if settings is None:
-        settings = AgentSettings(parent=kernel)
+        settings = AgentSettings(parent=kernel.settings_parent)
         _settings[kernel] = settings
     return settings

@@ -86,12 +86,7 @@ def set_history(context: BeakerContext, document: Any) -> int:
     if agent is None:
         _pending_history[context] = history
     else:
-        if agent.current_request is not None:
-            from .errors import AgentBusyError
-
-            raise AgentBusyError(
-                "The agent is answering a request; interrupt it before replacing its history"
-            )
+        # The kernel's AgentRunner refuses this while a run is under way.
         agent.chat_history.raw_records.clear()
         agent.chat_history.summaries.clear()
         for message in to_messages(history):

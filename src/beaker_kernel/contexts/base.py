@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import ContextInfoError, MessageError, ProcedureError
+from ..interface import ExecutionResult, KernelServices
+from ..settings import parse_bool
 from .procedures import SHARED_PROCEDURES, ProcedureSet, languages_in
 
 if TYPE_CHECKING:
-    from ..kernel import BeakerKernel, InternalResult, SubkernelLink
     from ..subkernels import Subkernel
     from ..wire import Request
 
@@ -58,18 +59,6 @@ def message_handler(msg_type: str) -> Callable[[F], F]:
     return mark
 
 
-def parse_bool(value: str | bool | None) -> bool | None:
-    """``"true"``/``"false"`` in any case → bool; ``None`` stays ``None``."""
-    if value is None or isinstance(value, bool):
-        return value
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(f"Expected true or false, got {value!r}")
-
-
 class BeakerContext:
     """Base class of every context.
 
@@ -99,7 +88,7 @@ class BeakerContext:
 
     def __init__(
         self,
-        kernel: BeakerKernel,
+        kernel: KernelServices,
         subkernel: Subkernel,
         context_info: dict[str, Any],
         *,
@@ -216,21 +205,19 @@ class BeakerContext:
         """
         return self.procedures.render(name, **{**self.context_info, **variables})
 
-    async def execute(self, code: str, *, link: SubkernelLink | None = None) -> InternalResult:
+    async def execute(self, code: str) -> ExecutionResult:
         """Run ``code`` in the subkernel, out of the user's sight; returns what it produced."""
-        return await self.kernel.execute_internal(code, link=link)
+        return await self.kernel.execute(code)
 
-    async def evaluate(self, code: str, *, link: SubkernelLink | None = None) -> Any:
+    async def evaluate(self, code: str) -> Any:
         """Run ``code`` and return the JSON document it printed, decoded."""
-        return await self.kernel.evaluate(code, link=link)
+        return await self.kernel.evaluate(code)
 
-    async def run_procedure(
-        self, name: str, /, *, link: SubkernelLink | None = None, **variables: Any
-    ) -> Any:
+    async def run_procedure(self, name: str, /, **variables: Any) -> Any:
         """Render and evaluate procedure ``name``; returns its JSON result."""
         code = self.get_code(name, **variables)
         try:
-            return await self.evaluate(code, link=link)
+            return await self.evaluate(code)
         except ProcedureError as e:
             e.message = f"Procedure {name!r} failed: {e.message}"
             e.args = (e.message,)
@@ -243,15 +230,15 @@ class BeakerContext:
         if self.procedures.has(self.setup_procedure):
             self.get_code(self.setup_procedure)
 
-    async def setup(self, link: SubkernelLink | None = None) -> Any:
+    async def setup(self) -> Any:
         """Run the setup procedure in the (possibly new) subkernel; returns its result."""
         if self.procedures.has(self.setup_procedure):
-            return await self.run_procedure(self.setup_procedure, link=link)
+            return await self.run_procedure(self.setup_procedure)
         return None
 
-    async def on_subkernel_restart(self, link: SubkernelLink) -> None:
-        """The subkernel crashed and was replaced by ``link``: set it up again."""
-        await self.setup(link)
+    async def on_subkernel_restart(self) -> None:
+        """The subkernel crashed and was replaced: set the new one up again."""
+        await self.setup()
 
     def has_post_execute(self) -> bool:
         return self.preview_procedure is not None and self.procedures.has(self.preview_procedure)
@@ -299,9 +286,7 @@ class BeakerContext:
 
     def info(self) -> dict[str, Any]:
         """The context info front ends receive (``context_setup_response``)."""
-        kernel_name = ""
-        if self.kernel.link is not None:
-            kernel_name = self.kernel.link.handle.kernel_name
+        kernel_name = self.kernel.subkernel_name
         actions = {}
         for action_name, method_name in self.actions().items():
             method = getattr(self, method_name)

@@ -15,12 +15,13 @@ from typing import Any
 
 import jinja2
 
+from ..bundled import bundled_folder
 from ..errors import ProcedureNotFoundError, ProcedureRenderError
 
 SUFFIX = ".jinja"
 
 #: Shared procedures shipped with the package (``procedures/`` at the repository top).
-SHARED_PROCEDURES = Path(__file__).resolve().parent.parent / "bundled" / "procedures"
+SHARED_PROCEDURES = bundled_folder("procedures")
 
 
 def _json_filter(value: Any) -> str:

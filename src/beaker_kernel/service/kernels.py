@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
@@ -54,7 +54,7 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
             return {
                 "id": kernel_id,
                 "name": kernel.kernel_name,
-                "last_activity": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                "last_activity": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                 "execution_state": "starting",
                 "connections": 0,
             }

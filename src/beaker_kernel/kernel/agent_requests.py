@@ -13,38 +13,74 @@
     changes the model of the kernel's agents (also the current one, keeping its
     history); the reply carries ``provider`` and ``model``, never the token.
 ``get_agent_history_request {}`` / ``set_agent_history_request {history}``
-    the current context's chat history as plain JSON (:mod:`.history`), in ``return``.
+    the current context's chat history as plain JSON (:mod:`..agent.history`), in ``return``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from ..agent.config import settings_for, split_import_path
+from ..agent.errors import AgentBusyError, AgentInterruptedError, explain
 from ..errors import AgentError, MessageError, ModelAuthError
-from .config import settings_for
-from .errors import AgentBusyError, AgentInterruptedError, explain
+from .handlers import KERNEL, HandlerTable
 
 if TYPE_CHECKING:
     from ..contexts.base import BeakerContext
-    from ..kernel import BeakerKernel
+    from ..interface import KernelServices
     from ..wire import Request
 
 log = logging.getLogger("beaker_kernel.agent")
+
+Detach = Callable[["Request", Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 
 
 class AgentRunner:
     """The kernel's agent runs: at most one at a time, stoppable by an interrupt."""
 
-    def __init__(self, kernel: BeakerKernel) -> None:
-        self.kernel = kernel
+    def __init__(
+        self,
+        services: KernelServices,
+        current_context: Callable[[], BeakerContext | None],
+        detach: Detach,
+    ) -> None:
+        self.services = services
+        self._current_context = current_context
+        self._detach = detach
         self.task: asyncio.Task[Any] | None = None
         self.interrupted = False
 
+    def register(self, handlers: HandlerTable) -> None:
+        handlers.register_many(
+            KERNEL,
+            {
+                "llm_request": self._on_llm_request,
+                "set_agent_model_request": self._on_set_model,
+                "get_agent_history_request": self._on_get_history,
+                "set_agent_history_request": self._on_set_history,
+            },
+        )
+        # An interrupt also stops a run whose agent is still being created (the context's
+        # own interrupt reaches only an agent that exists).
+        handlers.add_interrupt_hook("agent", self.interrupt)
+
+    # ------------------------------------------------------------ state
+
     def busy(self) -> bool:
         return self.task is not None and not self.task.done()
+
+    def ensure_idle(self, doing: str) -> None:
+        """Raise :class:`AgentBusyError` while a run is under way."""
+        if self.busy():
+            raise AgentBusyError(
+                f"The agent is answering a request; wait for its llm_reply or send an "
+                f"interrupt_request before {doing}."
+            )
 
     def interrupt(self) -> None:
         if self.busy():
@@ -52,24 +88,39 @@ class AgentRunner:
             self.interrupted = True
             self.task.cancel()
 
-    def start(self, request: Request, query: str, context: BeakerContext) -> None:
-        if self.busy():
-            raise AgentBusyError(
-                "The agent is still answering an earlier request; wait for its llm_reply "
-                "or send an interrupt_request."
+    def context(self) -> BeakerContext:
+        context = self._current_context()
+        if context is None:
+            raise AgentError(
+                "No context is set up, so there is no agent: send a context_setup_request "
+                "first (for example context 'default')."
             )
-        self.interrupted = False
-        self.task = self.kernel.detach(
-            request, self.run(request, query, context), name="llm-request"
-        )
+        return context
 
-    async def run(self, request: Request, query: str, context: BeakerContext) -> None:
-        kernel = self.kernel
+    # ------------------------------------------------------------ llm_request
+
+    async def _on_llm_request(self, request: Request) -> None:
+        query = request.content.get("request")
+        if not isinstance(query, str) or not query.strip():
+            raise MessageError("llm_request needs 'request': the user's message to the agent")
+        try:
+            context = self.context()
+        except AgentError as e:
+            self.services.publish(
+                "llm_response", {"name": "error", "text": e.message}, request.header
+            )
+            raise
+        self.ensure_idle("sending another llm_request")
+        self.interrupted = False
+        self.task = self._detach(request, self._run(request, query, context))
+
+    async def _run(self, request: Request, query: str, context: BeakerContext) -> None:
+        services = self.services
         agent: Any = None
         try:
             # Load archytas and the provider in a thread the first time, so the kernel
             # keeps answering (interrupts included) while they import.
-            await asyncio.to_thread(_preload, kernel)
+            await asyncio.to_thread(_preload, settings_for(services).provider_import_path)
             agent = context.agent
             answer = await agent.answer(request, query)
         except asyncio.CancelledError:
@@ -84,69 +135,35 @@ class AgentRunner:
                 log.warning("The agent failed", exc_info=e)
             await self._fail(request, error, agent)
         else:
-            kernel.publish(
+            services.publish(
                 "llm_response", {"name": "response_text", "text": answer}, request.header
             )
             self._publish_history(request, agent)
-            await kernel.reply(request, {"status": "ok"})
+            await services.reply(request, {"status": "ok"})
 
     async def _fail(self, request: Request, error: AgentError, agent: Any) -> None:
         if isinstance(error, ModelAuthError):
-            self.kernel.publish("llm_auth_failure", {"msg": error.message}, request.header)
+            self.services.publish("llm_auth_failure", {"msg": error.message}, request.header)
         else:
-            self.kernel.publish(
+            self.services.publish(
                 "llm_response", {"name": "error", "text": error.message}, request.header
             )
         self._publish_history(request, agent)
-        await self.kernel.reply(request, error.reply_content())
+        await self.services.reply(request, error.reply_content())
 
     def _publish_history(self, request: Request, agent: Any) -> None:
         if agent is None:
             return
-        from .history import from_messages
+        from ..agent.history import from_messages
 
         history = from_messages(record.message for record in agent.chat_history.raw_records)
-        self.kernel.publish("chat_history", history, request.header)
+        self.services.publish("chat_history", history, request.header)
 
+    # ------------------------------------------------------------ model and history
 
-def _preload(kernel: BeakerKernel) -> None:
-    import importlib
-
-    importlib.import_module("beaker_kernel.agent.base")
-    path = settings_for(kernel).provider_import_path
-    module = path.partition(":")[0] if ":" in path else path.rpartition(".")[0]
-    if module:
-        # an import error is reported, with advice, when the model is created
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-
-
-def register_agent_messages(kernel: BeakerKernel) -> None:
-    """Add the agent's shell handlers to ``kernel``, and stop agent runs on interrupts."""
-    runner = AgentRunner(kernel)
-
-    def current_context() -> BeakerContext:
-        if kernel.context is None:
-            raise AgentError(
-                "No context is set up, so there is no agent: send a context_setup_request "
-                "first (for example context 'default')."
-            )
-        return kernel.context
-
-    async def on_llm_request(request: Request) -> None:
-        query = request.content.get("request")
-        if not isinstance(query, str) or not query.strip():
-            raise MessageError("llm_request needs 'request': the user's message to the agent")
-        try:
-            context = current_context()
-        except AgentError as e:
-            kernel.publish("llm_response", {"name": "error", "text": e.message}, request.header)
-            raise
-        runner.start(request, query, context)
-
-    async def on_set_model(request: Request) -> None:
+    async def _on_set_model(self, request: Request) -> None:
         content = request.content
-        settings = settings_for(kernel)
+        settings = settings_for(self.services)
         changes: dict[str, Any] = {}
         for field, trait in (
             ("provider", "provider_import_path"),
@@ -169,49 +186,34 @@ def register_agent_messages(kernel: BeakerKernel) -> None:
         for trait, value in changes.items():
             setattr(settings, trait, value)
         try:
-            await asyncio.to_thread(_preload, kernel)
+            await asyncio.to_thread(_preload, settings.provider_import_path)
             model = settings.create_model()
         except BaseException:
             for trait, value in previous.items():
                 setattr(settings, trait, value)
             raise
-        context = kernel.context
+        context = self._current_context()
         if context is not None and context._agent is not None:
             context._agent.use_model(model)
-        await kernel.reply(request, {"status": "ok", **settings.describe()})
+        await self.services.reply(request, {"status": "ok", **settings.describe()})
 
-    async def on_get_history(request: Request) -> None:
-        from .loading import get_history
+    async def _on_get_history(self, request: Request) -> None:
+        from ..agent.loading import get_history
 
-        await kernel.reply(request, {"status": "ok", "return": get_history(current_context())})
+        await self.services.reply(request, {"status": "ok", "return": get_history(self.context())})
 
-    async def on_set_history(request: Request) -> None:
-        from .loading import set_history
+    async def _on_set_history(self, request: Request) -> None:
+        from ..agent.loading import set_history
 
-        if runner.busy():
-            raise AgentBusyError(
-                "The agent is answering a request; interrupt it before replacing its history"
-            )
-        count = set_history(current_context(), request.content.get("history"))
-        await kernel.reply(request, {"status": "ok", "return": {"messages": count}})
-
-    kernel.shell_handlers["llm_request"] = on_llm_request
-    kernel.shell_handlers["set_agent_model_request"] = on_set_model
-    kernel.shell_handlers["get_agent_history_request"] = on_get_history
-    kernel.shell_handlers["set_agent_history_request"] = on_set_history
-    _stop_runs_on_interrupt(kernel, runner)
+        self.ensure_idle("replacing its history")
+        count = set_history(self.context(), request.content.get("history"))
+        await self.services.reply(request, {"status": "ok", "return": {"messages": count}})
 
 
-def _stop_runs_on_interrupt(kernel: BeakerKernel, runner: AgentRunner) -> None:
-    """Make ``interrupt_request`` also stop a run whose agent is still being created
-    (the context's own interrupt reaches only an agent that exists)."""
-    for table in (kernel.control_handlers, kernel.shell_handlers):
-        original = table.get("interrupt_request")
-        if original is None:
-            continue
-
-        async def on_interrupt(request: Request, original: Any = original) -> None:
-            runner.interrupt()
-            await original(request)
-
-        table["interrupt_request"] = on_interrupt
+def _preload(provider_import_path: str) -> None:
+    importlib.import_module("beaker_kernel.agent.base")
+    module = split_import_path(provider_import_path)[0] if provider_import_path else ""
+    if module:
+        # an import error is reported, with advice, when the model is created
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)

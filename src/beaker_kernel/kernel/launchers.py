@@ -22,8 +22,8 @@ from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import quote
 
-from .environment import subkernel_environment
-from .errors import ServiceError, SubkernelStartError
+from ..environment import subkernel_environment
+from ..errors import ServiceError, SubkernelStartError
 
 log = logging.getLogger(__name__)
 

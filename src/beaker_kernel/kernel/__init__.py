@@ -1,0 +1,28 @@
+"""The Beaker kernel process.
+
+One module per job (see :mod:`.app` for how they fit together):
+
+=====================  ==================================================================
+:mod:`.app`            settings and the composition root (:class:`BeakerKernelApp`)
+:mod:`.frontend`       the sockets front ends connect to; everything sent on them
+:mod:`.router`         dispatch of front-end messages: handlers, interceptors, forwarding
+:mod:`.handlers`       the table of requests Beaker answers itself
+:mod:`.interception`   contexts changing standard messages on the fly
+:mod:`.link`           the sockets to one subkernel
+:mod:`.relay`          what the subkernel sends, relayed to the front end
+:mod:`.supervisor`     starting, changing and restarting the subkernel
+:mod:`.launchers`      starting subkernel processes (locally or through the service)
+:mod:`.executor`       Beaker's own executions in the subkernel
+:mod:`.post_execute`   work after user cells, off the critical path
+:mod:`.pending`        forwarded requests awaiting their replies
+:mod:`.context_switch` context set-up messages
+:mod:`.agent_requests` agent messages
+:mod:`.services`       the facade contexts and agents receive
+=====================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from .app import BeakerKernelApp, main
+
+__all__ = ["BeakerKernelApp", "main"]

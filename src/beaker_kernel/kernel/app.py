@@ -1,0 +1,390 @@
+"""The Beaker kernel process: settings, and the parts put together.
+
+:class:`BeakerKernelApp` loads the kernel's settings (Jupyter config files named
+``jupyter_beaker_kernel_config.{py,json}`` on the Jupyter config path, then the command
+line, with environment variables as defaults) and builds the kernel::
+
+    FrontEnd ── Router ──▶ HandlerTable (built-in, context and agent handlers)
+       ▲          │  └───▶ Interceptors ─▶ forwarded to the subkernel (SubkernelLink)
+       │          ▼
+       └──── Relay ◀── SubkernelLink ◀── Supervisor (start, language change, crashes)
+                │
+                └──▶ InternalExecutor (Beaker's own executions), PostExecuteScheduler
+
+Contexts and the agent get a :class:`~.services.Services` facade and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any, cast
+
+import zmq.asyncio
+from jupyter_core.application import JupyterApp
+from traitlets import Bool, Dict, Float, Unicode, default
+
+from .. import __version__
+from ..errors import BeakerError, SubkernelDiedError
+from ..settings import env_bool, env_float, env_str
+from ..subkernels import load_subkernels
+from .agent_requests import AgentRunner
+from .context_switch import ContextSwitcher
+from .executor import InternalExecutor
+from .frontend import FrontEnd
+from .handlers import KERNEL, HandlerTable
+from .interception import Interceptors
+from .launchers import LocalLauncher, ServiceLauncher
+from .pending import PendingRequests
+from .post_execute import PostExecuteScheduler
+from .relay import Relay
+from .router import Router
+from .services import Services
+from .supervisor import Supervisor
+from .tasks import Tasks
+
+log = logging.getLogger("beaker_kernel")
+
+
+class BeakerKernelApp(JupyterApp):
+    """The Beaker kernel: binds the front-end channels and proxies to a subkernel."""
+
+    name = "beaker-kernel"
+    description = "The Beaker kernel (started by Jupyter front ends with a connection file)."
+    version = __version__
+
+    aliases = {"f": "BeakerKernelApp.connection_file", "log-level": "Application.log_level"}
+    flags = {
+        "debug": (
+            {"Application": {"log_level": logging.DEBUG}},
+            "Log debug messages.",
+        ),
+    }
+
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return logging.INFO
+
+    @default("config_file_name")
+    def _default_config_file_name(self) -> str:
+        return "jupyter_beaker_kernel_config"
+
+    connection_file = Unicode(help="The connection file the front end wrote.").tag(config=True)
+
+    default_language = Unicode(
+        help="Subkernel language started with the kernel (slug or kernelspec name). "
+        "Environment: BEAKER_SUBKERNEL.",
+    ).tag(config=True)
+
+    @default("default_language")
+    def _default_default_language(self) -> str:
+        return env_str("BEAKER_SUBKERNEL", default="python3")
+
+    default_context = Unicode(
+        help="Context set up when the kernel starts ('' for none). "
+        "Environment: BEAKER_DEFAULT_CONTEXT.",
+    ).tag(config=True)
+
+    @default("default_context")
+    def _default_default_context(self) -> str:
+        return env_str("BEAKER_DEFAULT_CONTEXT")
+
+    default_context_payload = Dict(
+        help="context_info of the default context. "
+        "Environment: BEAKER_DEFAULT_CONTEXT_PAYLOAD (a JSON object).",
+    ).tag(config=True)
+
+    @default("default_context_payload")
+    def _default_default_context_payload(self) -> dict[str, Any]:
+        raw = env_str("BEAKER_DEFAULT_CONTEXT_PAYLOAD")
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as e:
+            log.warning("BEAKER_DEFAULT_CONTEXT_PAYLOAD is not JSON (%s); using {}", e)
+            return {}
+        if not isinstance(value, dict):
+            log.warning("BEAKER_DEFAULT_CONTEXT_PAYLOAD is not a JSON object; using {}")
+            return {}
+        return value
+
+    service_url = Unicode(
+        help="Base URL of the Beaker service that started this kernel; subkernels are then "
+        "started through it. Environment: BEAKER_SERVICE_URL (set by the service).",
+    ).tag(config=True)
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return env_str("BEAKER_SERVICE_URL")
+
+    service_token = Unicode(
+        help="Token for the Beaker service. Environment: BEAKER_SERVICE_TOKEN.",
+    ).tag(config=True)
+
+    @default("service_token")
+    def _default_service_token(self) -> str:
+        return env_str("BEAKER_SERVICE_TOKEN")
+
+    kernel_id = Unicode(
+        help="This kernel's id in the Beaker service. Environment: BEAKER_KERNEL_ID.",
+    ).tag(config=True)
+
+    @default("kernel_id")
+    def _default_kernel_id(self) -> str:
+        return env_str("BEAKER_KERNEL_ID")
+
+    subkernel_startup_timeout = Float(
+        help="Seconds to wait for a new subkernel to answer kernel_info. "
+        "Environment: BEAKER_SUBKERNEL_STARTUP_TIMEOUT.",
+    ).tag(config=True)
+
+    @default("subkernel_startup_timeout")
+    def _default_subkernel_startup_timeout(self) -> float:
+        return env_float("BEAKER_SUBKERNEL_STARTUP_TIMEOUT", 60.0)
+
+    crash_poll_interval = Float(
+        help="Seconds between checks that the subkernel is alive (a disconnect is noticed "
+        "at once; this is the fallback). Environment: BEAKER_CRASH_POLL_INTERVAL.",
+    ).tag(config=True)
+
+    @default("crash_poll_interval")
+    def _default_crash_poll_interval(self) -> float:
+        return env_float("BEAKER_CRASH_POLL_INTERVAL", 10.0)
+
+    post_execute_delay = Float(
+        help="Seconds the subkernel must have been idle before post-execute actions and "
+        "previews run, so they never queue in front of a user's next request. "
+        "Environment: BEAKER_POST_EXECUTE_DELAY.",
+    ).tag(config=True)
+
+    @default("post_execute_delay")
+    def _default_post_execute_delay(self) -> float:
+        return env_float("BEAKER_POST_EXECUTE_DELAY", 0.05, positive=False)
+
+    restart_on_crash = Bool(
+        help="Start a new subkernel when the current one dies. "
+        "Environment: BEAKER_RESTART_ON_CRASH (true/false).",
+    ).tag(config=True)
+
+    @default("restart_on_crash")
+    def _default_restart_on_crash(self) -> bool:
+        return env_bool("BEAKER_RESTART_ON_CRASH", True)
+
+    # ------------------------------------------------------------ building
+
+    def build(self) -> None:
+        """Make the kernel's parts from the loaded settings (no I/O yet)."""
+        with open(self.connection_file) as f:
+            self.connection_info: dict[str, Any] = json.load(f)
+        self.zmq_context = zmq.asyncio.Context()
+        self.tasks = Tasks()
+        self.handlers = HandlerTable()
+        self.interceptors = Interceptors()
+        self.pending = PendingRequests()
+        self.frontend = FrontEnd(self.connection_info, self.zmq_context)
+        self.supervisor = Supervisor(
+            self,
+            links=_LateLinks(self),
+            on_death=self._on_subkernel_death,
+            on_restarted=self._on_subkernel_restarted,
+            on_restart_notice=self._restart_notice,
+        )
+        self.executor = InternalExecutor(
+            self.supervisor.running_link, on_execute=self._cancel_post_execute
+        )
+        self.services = Services(
+            self, self.frontend, self.executor, self.supervisor, self.interceptors
+        )
+        from ..contexts.registry import ContextRegistry
+
+        self.contexts = ContextSwitcher(
+            self.services,
+            self.supervisor,
+            self.handlers,
+            self.interceptors,
+            ContextRegistry(parent=self),
+        )
+        self.post_execute = PostExecuteScheduler(
+            self.tasks,
+            delay=lambda: self.post_execute_delay,
+            busy=lambda: bool(self.pending),
+            work=self._post_execute_work,
+            wanted=self._post_execute_wanted,
+        )
+        self.relay = Relay(
+            self.zmq_context,
+            self.tasks,
+            self.frontend,
+            self.executor,
+            self.pending,
+            self.interceptors,
+            self.post_execute,
+            self.supervisor.watch,
+        )
+        self.router = Router(
+            self.tasks,
+            self.frontend,
+            self.handlers,
+            self.interceptors,
+            self.supervisor,
+            self.pending,
+            self.post_execute,
+            self.relay,
+        )
+        self.agent = AgentRunner(
+            self.services,
+            lambda: self.contexts.current,
+            lambda request, coro: self.router.detach(request, coro, name="llm-request"),
+        )
+        self.handlers.register(KERNEL, "interrupt_request", self._on_interrupt, channel="control")
+        self.handlers.register(KERNEL, "interrupt_request", self._on_interrupt)
+        self.handlers.register(KERNEL, "shutdown_request", self._on_shutdown, channel="control")
+        self.handlers.register(KERNEL, "shutdown_request", self._on_shutdown)
+        self.contexts.register()
+        self.agent.register(self.handlers)
+        self._shutdown = asyncio.Event()
+
+    # ------------------------------------------------------------ hooks
+
+    def _cancel_post_execute(self) -> None:
+        self.post_execute.cancel()
+
+    def _post_execute_wanted(self) -> bool:
+        context = self.contexts.current
+        return context is not None and context.has_post_execute()
+
+    async def _post_execute_work(self, parent: dict[str, Any]) -> None:
+        context = self.contexts.current
+        if context is not None:
+            await context.post_execute(parent)
+
+    async def _on_subkernel_death(self, error: SubkernelDiedError) -> None:
+        for pending in self.pending.take_all():
+            self.frontend.answer_error(
+                pending.channel, pending.idents, pending.header, error.reply_content()
+            )
+
+    async def _on_subkernel_restarted(self, link: Any) -> None:
+        await self.contexts.on_subkernel_restart(link)
+
+    def _restart_notice(self, text: str) -> None:
+        self.frontend.publish("stream", {"name": "stderr", "text": text})
+
+    async def _on_interrupt(self, request: Any) -> None:
+        self.handlers.run_interrupt_hooks()
+        context = self.contexts.current
+        if context is not None:
+            context.interrupt()
+        link = self.supervisor.link
+        if link is not None:
+            await link.handle.interrupt()
+        self.frontend.reply(request, {"status": "ok"})
+
+    async def _on_shutdown(self, request: Any) -> None:
+        restart = bool(request.content.get("restart", False))
+        await self.supervisor.stop()
+        self.frontend.reply(request, {"status": "ok", "restart": restart})
+        self._shutdown.set()
+
+    # ------------------------------------------------------------ running
+
+    async def start_kernel(self) -> None:
+        """Bind the front-end channels and start the default subkernel and context."""
+        self.frontend.bind()
+        if self.service_url:
+            self.supervisor.launcher = ServiceLauncher(
+                self.service_url, self.service_token, self.kernel_id or None
+            )
+        else:
+            self.supervisor.launcher = LocalLauncher()
+        self.router.start()
+        self.supervisor.subkernels = load_subkernels()
+        await self.supervisor.change(self.default_language)
+        if self.default_context:
+            await self.contexts.setup(
+                self.default_context, self.default_language, self.default_context_payload
+            )
+
+    async def run(self) -> None:
+        """Run until a shutdown request or SIGTERM, then stop the subkernel."""
+        self.build()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._shutdown.set)
+        self.tasks.spawn(self._watch_parent(), name="watch-parent")
+        try:
+            await self.start_kernel()
+        except BeakerError as e:
+            # Keep running: the front end gets the error on its next request and can set
+            # another language; the kernel process itself is fine.
+            log.error("%s", e.message)
+            if self.supervisor.link is None and not self.supervisor.settled:
+                # Failed before any start was tried (an unknown default language, …).
+                self.supervisor.no_subkernel(e.message)
+        await self._shutdown.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop the subkernel and every task; close the sockets."""
+        await self.supervisor.close()
+        await self.contexts.close()
+        await self.tasks.cancel_all()
+        self.frontend.close()
+
+    async def _watch_parent(self) -> None:
+        """Shut down when the process that started this kernel dies.
+
+        A front end killed without shutting its kernels down would otherwise leave
+        Beaker and its subkernel running forever. jupyter_client names the parent in
+        ``JPY_PARENT_PID``; without it (or if it is already gone) nothing is watched.
+        """
+        try:
+            parent = int(os.environ.get("JPY_PARENT_PID", "0"))
+        except ValueError:
+            return
+        if parent <= 1 or os.getppid() != parent:
+            return
+        while os.getppid() == parent:  # noqa: ASYNC110 - polling the OS, no event to wait on
+            await asyncio.sleep(2.0)
+        log.warning("The process that started this kernel (%d) is gone; shutting down", parent)
+        self._shutdown.set()
+
+    def start(self) -> None:
+        if not self.connection_file:
+            self.log.critical("No connection file: start the kernel with -f FILE")
+            self.exit(2)
+        logging.basicConfig(
+            level=cast(int, self.log_level),
+            format="[beaker %(levelname)s %(asctime)s] %(message)s",
+            stream=sys.stderr,
+        )
+        # Ctrl-C in a terminal that started the front end must not kill the kernel; front
+        # ends interrupt through interrupt_request (interrupt_mode "message").
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log.debug("Beaker %s starting", __version__)
+        asyncio.run(self.run())
+
+
+class _LateLinks:
+    """The relay is made after the supervisor (it needs the supervisor's crash watch)."""
+
+    def __init__(self, app: BeakerKernelApp) -> None:
+        self._app = app
+
+    def open_link(self, handle: Any) -> Any:
+        return self._app.relay.open_link(handle)
+
+    async def close_link(self, link: Any, error: Exception) -> None:
+        await self._app.relay.close_link(link, error)
+
+    async def probe(self, link: Any, timeout: float) -> None:
+        await self._app.relay.probe(link, timeout)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the kernel process: ``python -m beaker_kernel.kernel -f FILE``."""
+    BeakerKernelApp.launch_instance(argv)

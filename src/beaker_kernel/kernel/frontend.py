@@ -1,0 +1,199 @@
+"""The sockets front ends connect to, and everything Beaker sends on them.
+
+Beaker binds the five channels of its connection file: shell, control and stdin as
+ROUTER sockets (replies carry the requester's identity frames and route themselves),
+iopub as XPUB (a new subscription is greeted with ``iopub_welcome``, JEP 65, so a front
+end knows when it receives), and the heartbeat, echoed by a thread of its own so that it
+answers even while the event loop is busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from typing import Any
+
+import zmq
+import zmq.asyncio
+from jupyter_client.session import Session
+
+from ..errors import MessageError
+from ..wire import Frames, Request, encode, reply_type
+from .link import address, as_bytes
+
+log = logging.getLogger("beaker_kernel")
+
+
+class FrontEnd:
+    """Beaker's side of the front-end connection."""
+
+    def __init__(self, connection_info: dict[str, Any], zmq_context: zmq.asyncio.Context) -> None:
+        self.connection_info = connection_info
+        self.session = Session(
+            key=as_bytes(connection_info.get("key", b"")),
+            signature_scheme=connection_info.get("signature_scheme", "hmac-sha256"),
+            username="beaker",
+        )
+        self._zmq = zmq_context
+        self._topic_prefix = f"kernel.{uuid.uuid4()}.".encode()
+        self._now: dict[zmq.asyncio.Socket, zmq.Socket[bytes]] = {}
+        # input_request msg_id → future of the front end's answer (see ask_user).
+        self._stdin_waiters: dict[str, asyncio.Future[str]] = {}
+
+    def bind(self) -> None:
+        self.shell = self._bind(zmq.ROUTER, "shell_port")
+        self.control = self._bind(zmq.ROUTER, "control_port")
+        self.stdin = self._bind(zmq.ROUTER, "stdin_port")
+        self.iopub = self._bind(zmq.XPUB, "iopub_port")
+        self.iopub.setsockopt(zmq.XPUB_VERBOSE, 1)
+        hb_address = address(self.connection_info, "hb_port")
+        threading.Thread(target=_heartbeat, args=(hb_address,), daemon=True).start()
+
+    def _bind(self, kind: int, port_name: str) -> zmq.asyncio.Socket:
+        sock = self._zmq.socket(kind)
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.bind(address(self.connection_info, port_name))
+        # ROUTER and XPUB sends never block (they drop what cannot be delivered), so
+        # sending to the front end goes through a plain socket sharing the same handle:
+        # no future and no event-loop round per message.
+        self._now[sock] = zmq.Socket.shadow(sock.underlying)
+        return sock
+
+    def socket(self, channel: str) -> zmq.asyncio.Socket:
+        return {
+            "shell": self.shell,
+            "control": self.control,
+            "stdin": self.stdin,
+            "iopub": self.iopub,
+        }[channel]
+
+    def close(self) -> None:
+        for sock in (self.shell, self.control, self.stdin, self.iopub):
+            sock.close(linger=500)
+
+    # ------------------------------------------------------------ sending
+
+    def send_now(self, sock: zmq.asyncio.Socket, frames: list[bytes]) -> None:
+        """Send ``frames`` on a front-end socket at once."""
+        try:
+            self._now[sock].send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("A front end is not reading its messages; one was dropped")
+
+    def forward(self, channel: str, frames: Frames) -> None:
+        """Send a message from the subkernel (its signature checked) on, signed by Beaker."""
+        self.send_now(self.socket(channel), frames.resigned(self.session))
+
+    def publish(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        parent: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish a message of Beaker's own on iopub."""
+        msg = self.session.msg(msg_type, content, parent=parent or {}, metadata=metadata)
+        frames = encode(self.session, msg, [self._topic_prefix + msg_type.encode()])
+        self.send_now(self.iopub, frames)
+
+    def send_reply(
+        self,
+        channel: str,
+        idents: list[bytes],
+        parent: dict[str, Any],
+        msg_type: str,
+        content: dict[str, Any],
+    ) -> None:
+        msg = self.session.msg(msg_type, content, parent=parent)
+        self.send_now(self.socket(channel), encode(self.session, msg, idents))
+
+    def reply(self, request: Request, content: dict[str, Any], msg_type: str | None = None) -> None:
+        """Answer ``request`` on its own channel (default type: ``<name>_reply``)."""
+        self.send_reply(
+            request.channel, request.idents, request.header, msg_type or request.reply_type, content
+        )
+
+    def answer_error(
+        self, channel: str, idents: list[bytes], header: dict[str, Any], content: dict[str, Any]
+    ) -> None:
+        """Answer a request with the error ``content`` inside busy/idle, as a kernel does."""
+        self.publish("status", {"execution_state": "busy"}, header)
+        if header.get("msg_type") == "execute_request":
+            self.publish("error", {k: content[k] for k in ("ename", "evalue", "traceback")}, header)
+            content = {**content, "execution_count": None}
+        if str(header.get("msg_type", "")).endswith("_request"):
+            self.send_reply(channel, idents, header, reply_type(header.get("msg_type")), content)
+        self.publish("status", {"execution_state": "idle"}, header)
+
+    # ------------------------------------------------------------ stdin
+
+    async def ask_user(
+        self,
+        request: Request,
+        prompt: str,
+        *,
+        password: bool = False,
+        timeout: float | None = None,
+    ) -> str:
+        """Ask the front end that sent ``request`` a question over stdin; returns the answer.
+
+        Uses the standard ``input_request``/``input_reply`` pair. Raises ``TimeoutError``
+        when no answer comes within ``timeout`` seconds.
+        """
+        if not request.header.get("msg_type") or not request.idents:
+            raise MessageError("Cannot ask the user: the request has no sender to answer")
+        msg = self.session.msg(
+            "input_request", {"prompt": prompt, "password": password}, parent=request.header
+        )
+        msg_id = msg["header"]["msg_id"]
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._stdin_waiters[msg_id] = waiter
+        try:
+            self.send_now(self.stdin, encode(self.session, msg, request.idents))
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._stdin_waiters.pop(msg_id, None)
+
+    def take_answer(self, frames: Frames, subkernel_asking: bool) -> bool:
+        """Whether the stdin message ``frames`` answers a question Beaker asked."""
+        if not self._stdin_waiters:
+            return False
+        parent_id = frames.parent_header().get("msg_id")
+        waiter = self._stdin_waiters.pop(parent_id, None) if isinstance(parent_id, str) else None
+        if waiter is None and not parent_id and not subkernel_asking:
+            # Console clients answer without a parent header: the answer belongs to the
+            # oldest question Beaker asked, as the subkernel asked none.
+            oldest = next(iter(self._stdin_waiters))
+            waiter = self._stdin_waiters.pop(oldest)
+        if waiter is None:
+            return False
+        if not waiter.done():
+            waiter.set_result(str(frames.content().get("value", "")))
+        return True
+
+    # ------------------------------------------------------------ iopub subscriptions
+
+    async def greet_subscribers(self) -> None:
+        """Answer every new iopub subscription with ``iopub_welcome`` (JEP 65)."""
+        while True:
+            event = await self.iopub.recv()
+            if event[:1] != b"\x01":
+                continue
+            try:
+                topic = event[1:].decode()
+            except UnicodeDecodeError:
+                continue
+            msg = self.session.msg("iopub_welcome", {"subscription": topic})
+            self.send_now(self.iopub, encode(self.session, msg, [event[1:]] if topic else []))
+
+
+def _heartbeat(address: str) -> None:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    sock = context.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(address)
+    with contextlib.suppress(zmq.ContextTerminated):
+        zmq.proxy(sock, sock)

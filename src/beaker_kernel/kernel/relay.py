@@ -1,0 +1,186 @@
+"""Relaying what the subkernel sends: replies, stdin questions and iopub output.
+
+This is the hot path. A message is checked with the subkernel's key, signed with the
+front end's, and sent on with its frames unchanged; only its parent header is decoded
+(to find the request it answers), and on iopub not even that unless an internal execution
+is running. Messages nobody intercepts are never decoded further.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import zmq.asyncio
+
+from ..errors import MessageError
+from ..interface import Direction
+from ..wire import Frames
+from .executor import InternalExecutor
+from .frontend import FrontEnd
+from .interception import Interceptors
+from .launchers import SubkernelHandle
+from .link import SubkernelLink, bursts
+from .pending import PendingRequests
+from .post_execute import PostExecuteScheduler
+from .tasks import Tasks
+
+log = logging.getLogger("beaker_kernel")
+
+
+class Relay:
+    """Opens links to subkernels and relays what comes from them to the front end."""
+
+    def __init__(
+        self,
+        zmq_context: zmq.asyncio.Context,
+        tasks: Tasks,
+        frontend: FrontEnd,
+        executor: InternalExecutor,
+        pending: PendingRequests,
+        interceptors: Interceptors,
+        post_execute: PostExecuteScheduler,
+        watch: Callable[[SubkernelLink], Coroutine[Any, Any, None]],
+    ) -> None:
+        self._zmq = zmq_context
+        self._tasks = tasks
+        self._frontend = frontend
+        self._executor = executor
+        self._pending = pending
+        self._interceptors = interceptors
+        self._post_execute = post_execute
+        self._watch = watch
+        #: input_requests of the subkernel's own not answered yet (stdin routing).
+        self.subkernel_asking = 0
+
+    # ------------------------------------------------------------ links
+
+    def open_link(self, handle: SubkernelHandle) -> SubkernelLink:
+        link = SubkernelLink(self._zmq, handle)
+        for name, coro in (
+            ("shell", self._reply_loop(link, "shell")),
+            ("control", self._reply_loop(link, "control")),
+            ("stdin", self._stdin_loop(link)),
+            ("iopub", self._iopub_loop(link)),
+            ("watch", self._watch(link)),
+        ):
+            link.tasks.add(self._tasks.spawn(coro, name=f"sub-{name}"))
+        return link
+
+    async def close_link(self, link: SubkernelLink, error: Exception) -> None:
+        current = asyncio.current_task()
+        tasks = [task for task in link.tasks if task is not current]
+        link.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._executor.fail_link(link, error)
+
+    async def probe(self, link: SubkernelLink, timeout: float) -> None:
+        await self._executor.request("kernel_info_request", {}, timeout=timeout, link=link)
+
+    # ------------------------------------------------------------ loops
+
+    async def _intercepted(self, channel: str, frames: Frames) -> Frames | None:
+        """``frames`` after the interceptors of ``channel`` towards the front end, if any."""
+        types = self._interceptors.types(channel, Direction.TO_FRONTEND)
+        if not types:
+            return frames
+        msg_type = frames.header().get("msg_type")
+        if msg_type not in types:
+            return frames
+        return await self._interceptors.apply(channel, Direction.TO_FRONTEND, frames, str(msg_type))
+
+    async def _reply_loop(self, link: SubkernelLink, channel: str) -> None:
+        source = link.socket(channel)
+        async for raw in bursts(source):
+            try:
+                frames = Frames.split(raw)
+                frames.verify(link.session)
+                parent = frames.parent_header()
+            except MessageError as e:
+                log.warning("Dropped a reply from the subkernel: %s", e.message)
+                continue
+            msg_id = parent.get("msg_id")
+            if self._executor.take_reply(msg_id, frames):
+                continue
+            pending = self._pending.answered(msg_id)
+            if pending is not None and pending.history_session is not None:
+                frames = history_in_session(frames, pending.history_session)
+            forwarded = await self._intercepted(channel, frames)
+            if forwarded is not None:
+                self._frontend.forward(channel, forwarded)
+            if pending is not None and pending.msg_type == "execute_request":
+                self._post_execute.user_cell_done(pending.header)
+
+    async def _stdin_loop(self, link: SubkernelLink) -> None:
+        while True:
+            raw = await link.stdin.recv_multipart()
+            try:
+                frames = Frames.split(raw)
+                frames.verify(link.session)
+            except MessageError as e:
+                log.warning("Dropped a stdin message from the subkernel: %s", e.message)
+                continue
+            forwarded = await self._intercepted("stdin", frames)
+            if forwarded is None:
+                continue
+            self.subkernel_asking += 1
+            self._frontend.forward("stdin", forwarded)
+
+    async def _iopub_loop(self, link: SubkernelLink) -> None:
+        executor = self._executor
+        async for raw in bursts(link.iopub):
+            try:
+                frames = Frames.split(raw)
+                frames.verify(link.session)
+            except MessageError as e:
+                log.warning("Dropped an iopub message from the subkernel: %s", e.message)
+                continue
+            if not frames.idents and frames.header().get("msg_type") == "iopub_welcome":
+                continue  # the subkernel greeting Beaker's own subscription
+            if executor.active and executor.take_iopub(
+                frames.parent_header().get("msg_id"), frames
+            ):
+                continue
+            forwarded = await self._intercepted("iopub", frames)
+            if forwarded is not None:
+                self._frontend.forward("iopub", forwarded)
+
+
+def history_in_session(frames: Frames, session: int) -> Frames:
+    """The history reply with its entries numbered ``session`` where the subkernel said 0.
+
+    IPython numbers the current session 0 in its answer even when the request named the
+    session by its number (taken from a ``tail`` reply); front ends then cannot match
+    the entries to the session they asked for.
+    """
+    try:
+        content = frames.content()
+    except MessageError:
+        return frames
+    history = content.get("history")
+    if not isinstance(history, list):
+        return frames
+    changed = False
+    for entry in history:
+        if isinstance(entry, list) and entry and type(entry[0]) is int and entry[0] == 0:
+            entry[0] = session
+            changed = True
+    if not changed:
+        return frames
+    parts = [*frames.parts[:4], json.dumps(content).encode(), *frames.parts[5:]]
+    return Frames(frames.idents, parts)
+
+
+def requested_session(frames: Frames) -> int | None:
+    """The session number a history range request names, when it names one (> 0)."""
+    try:
+        content = frames.content()
+    except MessageError:
+        return None
+    session = content.get("session")
+    if content.get("hist_access_type") != "range" or type(session) is not int or session <= 0:
+        return None
+    return session

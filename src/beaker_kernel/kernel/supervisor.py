@@ -1,0 +1,283 @@
+"""The subkernel's life: start, language change, readiness, crash watch and restart.
+
+One subkernel runs at a time. Starts, language changes and crash restarts take one lock,
+so a request that arrives during any of them waits and then uses the subkernel that came
+out of it. The kernel is *settled* when a subkernel runs or when starting one failed (the
+reason is kept): requests wait for that, never for a start alone, so a failed start
+answers them with an error instead of leaving them waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from ..errors import BeakerError, SubkernelDiedError, SubkernelStartError
+from ..subkernels import Subkernel, get_subkernel
+from .launchers import SubkernelHandle, SubkernelLauncher
+from .link import SubkernelLink
+
+log = logging.getLogger("beaker_kernel")
+
+Prepare = Callable[[SubkernelLink], Awaitable[None]]
+
+
+class SupervisorSettings(Protocol):
+    subkernel_startup_timeout: float
+    crash_poll_interval: float
+    restart_on_crash: bool
+
+
+class LinkFactory(Protocol):
+    """Opens links (with their relay tasks) and closes them again."""
+
+    def open_link(self, handle: SubkernelHandle) -> SubkernelLink: ...
+
+    async def close_link(self, link: SubkernelLink, error: Exception) -> None: ...
+
+    async def probe(self, link: SubkernelLink, timeout: float) -> None:
+        """Return once the subkernel answered ``kernel_info`` on shell and iopub."""
+
+
+class Supervisor:
+    """Owns the running subkernel."""
+
+    def __init__(
+        self,
+        settings: SupervisorSettings,
+        links: LinkFactory,
+        *,
+        on_death: Callable[[SubkernelDiedError], Awaitable[None]],
+        on_restarted: Callable[[SubkernelLink], Awaitable[None]],
+        on_restart_notice: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.links = links
+        self.subkernels: dict[str, Subkernel] = {}
+        self.subkernel: Subkernel | None = None
+        self.link: SubkernelLink | None = None
+        self.launcher: SubkernelLauncher | None = None
+        self._on_death = on_death
+        self._on_restarted = on_restarted
+        self._on_restart_notice = on_restart_notice
+        self._settled = asyncio.Event()
+        self._switching = asyncio.Lock()
+        self._restarting = False
+        # Why no subkernel is running, once starting one failed; None while one runs or
+        # is on its way (requests then wait for it instead of failing).
+        self._no_subkernel_reason: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self._settled.is_set()
+
+    @property
+    def kernel_name(self) -> str:
+        return self.link.kernel_name if self.link is not None else ""
+
+    def no_subkernel(self, reason: str) -> None:
+        """No subkernel runs and none is on its way: requests get ``reason`` until one does."""
+        self._no_subkernel_reason = reason
+        self._settled.set()
+
+    def unsettle(self) -> None:
+        self._settled.clear()
+
+    async def running_link(self) -> SubkernelLink:
+        """The running subkernel's link, once any start or restart under way is over.
+
+        Raises :class:`SubkernelStartError` when no subkernel runs (starting it failed).
+        """
+        await self._settled.wait()
+        link = self.link
+        if link is None:
+            reason = self._no_subkernel_reason or "it was stopped."
+            raise SubkernelStartError(
+                f"No subkernel is running: {reason} Send a context_setup_request with a "
+                "language to start one."
+            )
+        return link
+
+    def resolve(self, language: str) -> Subkernel:
+        """The subkernel definition of ``language`` (a slug or kernelspec name)."""
+        return get_subkernel(language, self.subkernels)
+
+    # ------------------------------------------------------------ changing
+
+    async def change(self, language: str, prepare: Prepare | None = None) -> bool:
+        r"""Make ``language`` the running subkernel; returns whether it changed.
+
+        The new subkernel is started, checked and ``prepare``\ d (a context runs its setup
+        procedures there) *before* the old one is stopped, so a failure anywhere leaves
+        the kernel as it was.
+        """
+        subkernel = self.resolve(language)
+        async with self._switching:
+            if self.subkernel is subkernel and self.link is not None:
+                return False
+            try:
+                await self._switch_to(subkernel, prepare)
+            except BeakerError as e:
+                if self.link is None:
+                    self.no_subkernel(e.message)
+                raise
+            return True
+
+    async def _switch_to(self, subkernel: Subkernel, prepare: Prepare | None) -> None:
+        assert self.launcher is not None
+        specs = {
+            name: spec
+            for name, spec in (await self.launcher.kernelspecs()).items()
+            if not spec.get("metadata", {}).get("beaker_kernel")
+        }
+        kernel_name = subkernel.choose_kernelspec(specs)
+        handle = await self.launcher.start(kernel_name)
+        link = self.links.open_link(handle)
+        try:
+            await self._wait_until_answering(link)
+            if prepare is not None:
+                await prepare(link)
+        except BaseException:
+            await self._close(link, SubkernelDiedError("The subkernel was stopped"))
+            raise
+        old, self.link = self.link, link
+        self.subkernel = subkernel
+        self._no_subkernel_reason = None
+        self._settled.set()
+        if old is not None:
+            await self._close(old, SubkernelDiedError("The subkernel was stopped"))
+
+    async def _close(self, link: SubkernelLink, error: Exception, *, shutdown: bool = True) -> None:
+        await self.links.close_link(link, error)
+        if shutdown:
+            try:
+                await link.handle.shutdown()
+            except BeakerError as e:
+                log.error("Could not stop the subkernel: %s", e.message)
+
+    async def _wait_until_answering(self, link: SubkernelLink) -> None:
+        """Send kernel_info until the subkernel answers on shell *and* iopub.
+
+        The iopub status proves our SUB socket is subscribed, so no output of the first
+        user request can be lost (ZMQ's slow-joiner problem).
+        """
+        timeout = self.settings.subkernel_startup_timeout
+        deadline = time.monotonic() + timeout
+        attempt_timeout = 0.25
+        while True:
+            try:
+                await self.links.probe(link, attempt_timeout)
+                return
+            except TimeoutError:
+                if not await link.handle.is_alive():
+                    raise SubkernelStartError(
+                        f"The {link.kernel_name!r} kernel exited while starting"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise SubkernelStartError(
+                        f"The {link.kernel_name!r} kernel did not answer within {timeout:.0f} s"
+                    ) from None
+                attempt_timeout = min(attempt_timeout * 2, 2.0)
+
+    async def stop(self) -> None:
+        """Stop the subkernel (shutdown, or the kernel stopping)."""
+        self._settled.clear()
+        link, self.link = self.link, None
+        self.subkernel = None
+        if link is not None:
+            await self._close(link, SubkernelDiedError("The subkernel was stopped"))
+
+    async def close(self) -> None:
+        await self.stop()
+        if self.launcher is not None:
+            await self.launcher.close()
+
+    # ------------------------------------------------------------ crashes
+
+    async def watch(self, link: SubkernelLink) -> None:
+        """Notice when the subkernel dies: at once on a disconnect, else by polling."""
+        monitor_wait = asyncio.ensure_future(link.monitor.recv_multipart())
+        try:
+            while True:
+                await asyncio.wait({monitor_wait}, timeout=self.settings.crash_poll_interval)
+                checks: tuple[float, ...] = (0.0,)
+                if monitor_wait.done():
+                    monitor_wait.result()
+                    monitor_wait = asyncio.ensure_future(link.monitor.recv_multipart())
+                    # A disconnect can also be a restart we asked for, and a dying process
+                    # (or container) may still look alive for a moment: check a few times.
+                    checks = (0.05, 0.25, 0.7, 1.5)
+                for delay in checks:
+                    await asyncio.sleep(delay)
+                    if self.link is not link or self._restarting:
+                        break
+                    try:
+                        alive = await link.handle.is_alive()
+                    except BeakerError as e:
+                        # Cannot tell (the service did not answer): keep watching.
+                        log.warning("Could not check the subkernel: %s", e.message)
+                        break
+                    if not alive:
+                        await self._on_subkernel_death(link)
+                        return
+        finally:
+            monitor_wait.cancel()
+
+    async def _on_subkernel_death(self, link: SubkernelLink) -> None:
+        if self.link is not link:
+            return  # replaced meanwhile (a language change): nothing is lost
+        self.link = None
+        self._settled.clear()
+        name = self.subkernel.display_name if self.subkernel else link.kernel_name
+        message = f"The {name} subkernel died unexpectedly; its variables are lost."
+        if self.settings.restart_on_crash:
+            message += " Beaker is starting a new one."
+        log.warning("%s", message)
+        error = SubkernelDiedError(message)
+        await self._on_death(error)
+        await self._close(link, error, shutdown=False)
+        if not self.settings.restart_on_crash:
+            self.subkernel = None
+            self.no_subkernel(message)
+            await link.handle.shutdown()
+            return
+        self._restarting = True
+        try:
+            async with self._switching:
+                if self.link is not None:
+                    # A language change finished while this waited: it replaced the
+                    # dead subkernel.
+                    await link.handle.shutdown()
+                    return
+                await link.handle.restart()
+                new_link = self.links.open_link(link.handle)
+                try:
+                    await self._wait_until_answering(new_link)
+                    await self._on_restarted(new_link)
+                except BaseException:
+                    await self._close(
+                        new_link, SubkernelDiedError("The subkernel was stopped"), shutdown=False
+                    )
+                    raise
+                self.link = new_link
+        except Exception as e:
+            reason = e.message if isinstance(e, BeakerError) else f"{type(e).__name__}: {e}"
+            log.error(
+                "Could not restart the subkernel: %s",
+                reason,
+                exc_info=not isinstance(e, BeakerError),
+            )
+            self.subkernel = None
+            self.no_subkernel(f"{message} Restarting it failed: {reason}")
+            try:
+                await link.handle.shutdown()
+            except BeakerError as stop_error:
+                log.error("Could not stop the failed subkernel: %s", stop_error.message)
+            return
+        finally:
+            self._restarting = False
+        self._settled.set()
+        self._on_restart_notice(f"The {name} subkernel died and was restarted.\n")
