@@ -93,60 +93,70 @@ class Relay:
         return await self._interceptors.apply(channel, Direction.TO_FRONTEND, frames, str(msg_type))
 
     async def _reply_loop(self, link: SubkernelLink, channel: str) -> None:
-        source = link.socket(channel)
-        async for raw in bursts(source):
-            try:
-                frames = Frames.split(raw)
-                frames.verify(link.session)
-                parent = frames.parent_header()
-            except MessageError as e:
-                log.warning("Dropped a reply from the subkernel: %s", e.message)
-                continue
-            msg_id = parent.get("msg_id")
-            if self._executor.take_reply(msg_id, frames):
-                continue
-            pending = self._pending.answered(msg_id)
-            if pending is not None and pending.history_session is not None:
-                frames = history_in_session(frames, pending.history_session)
-            forwarded = await self._intercepted(channel, frames)
-            if forwarded is not None:
-                self._frontend.forward(channel, forwarded)
-            if pending is not None and pending.msg_type == "execute_request":
-                self._post_execute.user_cell_done(pending.header)
+        async for raw in bursts(link.socket(channel)):
+            await self.on_reply(link, channel, raw)
 
     async def _stdin_loop(self, link: SubkernelLink) -> None:
         while True:
-            raw = await link.stdin.recv_multipart()
-            try:
-                frames = Frames.split(raw)
-                frames.verify(link.session)
-            except MessageError as e:
-                log.warning("Dropped a stdin message from the subkernel: %s", e.message)
-                continue
-            forwarded = await self._intercepted("stdin", frames)
-            if forwarded is None:
-                continue
-            self.subkernel_asking += 1
-            self._frontend.forward("stdin", forwarded)
+            await self.on_stdin(link, await link.stdin.recv_multipart())
 
     async def _iopub_loop(self, link: SubkernelLink) -> None:
-        executor = self._executor
         async for raw in bursts(link.iopub):
-            try:
-                frames = Frames.split(raw)
-                frames.verify(link.session)
-            except MessageError as e:
-                log.warning("Dropped an iopub message from the subkernel: %s", e.message)
-                continue
-            if not frames.idents and frames.header().get("msg_type") == "iopub_welcome":
-                continue  # the subkernel greeting Beaker's own subscription
-            if executor.active and executor.take_iopub(
-                frames.parent_header().get("msg_id"), frames
-            ):
-                continue
-            forwarded = await self._intercepted("iopub", frames)
-            if forwarded is not None:
-                self._frontend.forward("iopub", forwarded)
+            await self.on_iopub(link, raw)
+
+    # ------------------------------------------------------------ one message
+
+    async def on_reply(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> None:
+        """A shell or control reply from the subkernel."""
+        try:
+            frames = Frames.split(raw)
+            frames.verify(link.session)
+            parent = frames.parent_header()
+        except MessageError as e:
+            log.warning("Dropped a reply from the subkernel: %s", e.message)
+            return
+        msg_id = parent.get("msg_id")
+        if self._executor.take_reply(msg_id, frames):
+            return
+        pending = self._pending.answered(msg_id)
+        if pending is not None and pending.history_session is not None:
+            frames = history_in_session(frames, pending.history_session)
+        forwarded = await self._intercepted(channel, frames)
+        if forwarded is not None:
+            self._frontend.forward(channel, forwarded)
+        if pending is not None and pending.msg_type == "execute_request":
+            self._post_execute.user_cell_done(pending.header)
+
+    async def on_stdin(self, link: SubkernelLink, raw: list[bytes]) -> None:
+        """A question of the subkernel's (``input_request``) for the front end."""
+        try:
+            frames = Frames.split(raw)
+            frames.verify(link.session)
+        except MessageError as e:
+            log.warning("Dropped a stdin message from the subkernel: %s", e.message)
+            return
+        forwarded = await self._intercepted("stdin", frames)
+        if forwarded is None:
+            return
+        self.subkernel_asking += 1
+        self._frontend.forward("stdin", forwarded)
+
+    async def on_iopub(self, link: SubkernelLink, raw: list[bytes]) -> None:
+        """An iopub message of the subkernel."""
+        try:
+            frames = Frames.split(raw)
+            frames.verify(link.session)
+        except MessageError as e:
+            log.warning("Dropped an iopub message from the subkernel: %s", e.message)
+            return
+        if not frames.idents and frames.header().get("msg_type") == "iopub_welcome":
+            return  # the subkernel greeting Beaker's own subscription
+        executor = self._executor
+        if executor.active and executor.take_iopub(frames.parent_header().get("msg_id"), frames):
+            return
+        forwarded = await self._intercepted("iopub", frames)
+        if forwarded is not None:
+            self._frontend.forward("iopub", forwarded)
 
 
 def history_in_session(frames: Frames, session: int) -> Frames:

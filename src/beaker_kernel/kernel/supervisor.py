@@ -105,6 +105,13 @@ class Supervisor:
         """The subkernel definition of ``language`` (a slug or kernelspec name)."""
         return get_subkernel(language, self.subkernels)
 
+    def adopt(self, link: SubkernelLink, subkernel: Subkernel) -> None:
+        """Make ``link`` (to a subkernel already answering) the running subkernel."""
+        self.link = link
+        self.subkernel = subkernel
+        self._no_subkernel_reason = None
+        self._settled.set()
+
     # ------------------------------------------------------------ changing
 
     async def change(self, language: str, prepare: Prepare | None = None) -> bool:
@@ -143,10 +150,8 @@ class Supervisor:
         except BaseException:
             await self._close(link, SubkernelDiedError("The subkernel was stopped"))
             raise
-        old, self.link = self.link, link
-        self.subkernel = subkernel
-        self._no_subkernel_reason = None
-        self._settled.set()
+        old = self.link
+        self.adopt(link, subkernel)
         if old is not None:
             await self._close(old, SubkernelDiedError("The subkernel was stopped"))
 
