@@ -4,8 +4,9 @@
 
 * Python: a pandas ``DataFrame``; R: a ``data.frame``; Julia: a ``NamedTuple`` of column
   vectors (a Tables.jl column table, built with the standard library's ``DelimitedFiles``).
-* Actions: ``describe_dataset``, ``preview_dataset``, ``filter_dataset``.
-* After each user cell, a ``preview`` of the first rows is published.
+* Actions: ``describe_dataset``, ``preview_dataset {rows}``,
+  ``filter_dataset {column, op, value, target}``.
+* After each cell, a ``preview`` of the first rows.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import math
 import re
 from typing import Any
 
-from beaker_kernel.contexts.base import BeakerContext, action
 from beaker_kernel.errors import ContextInfoError, MessageError
+from beaker_kernel.lib.context import BeakerContext
+from beaker_kernel.lib.utils import action
 
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=")
@@ -30,50 +32,64 @@ def _check_identifier(value: Any, what: str) -> str:
 
 
 class DatasetContext(BeakerContext):
-    slug = "dataset"
-    display_name = "Dataset"
-    required_info = ("path",)
-    default_payload = {"path": "data.csv", "variable": "df"}
-    preview_procedure = "preview"
-    agent_prompt = (
-        "You help the user explore a tabular dataset loaded from a CSV file into the "
-        "variable named in the context. Inspect the variables before writing code, "
-        "and prefer short code that the user can rerun."
-    )
+    """A CSV file loaded as a table in Python, R or Julia."""
 
-    @classmethod
-    def validate_info(cls, context_info: Any) -> dict[str, Any]:
-        info = super().validate_info(context_info)
-        if not isinstance(info["path"], str) or not info["path"]:
-            raise ContextInfoError("context_info.path must be the path of a CSV file")
+    SLUG = "dataset"
+    agent_cls = f"{__package__}.agent:DatasetAgent"
+
+    def __init__(self, beaker_kernel: Any, config: dict[str, Any]) -> None:
+        super().__init__(beaker_kernel, self.agent_cls, config)
+
+    @property
+    def variable(self) -> str:
+        return str(self.config["context_info"].get("variable", "df"))
+
+    async def setup(
+        self,
+        context_info: dict[str, Any] | None = None,
+        parent_header: dict[str, Any] | None = None,
+    ) -> None:
+        info = dict(context_info or {})
+        path = info.get("path")
+        if not isinstance(path, str) or not path:
+            raise ContextInfoError(
+                'The dataset context needs context_info {"path": "<a CSV file>", '
+                '"variable": "df"}: path is missing'
+            )
         info.setdefault("variable", "df")
         try:
             _check_identifier(info["variable"], "context_info.variable")
         except MessageError as e:
             raise ContextInfoError(e.message) from e
-        return info
+        self.config["context_info"] = info
+        await self.run_procedure("setup", path=path, variable=info["variable"])
 
-    def get_code(self, name: str, /, **variables: Any) -> str:
-        variables.setdefault("rows", 5)
-        return super().get_code(name, **variables)
+    async def generate_preview(self) -> dict[str, Any]:
+        """The first rows of the dataset."""
+        preview = await self.run_procedure("preview", variable=self.variable, rows=5)
+        return {"dataset": {self.variable: {"application/json": preview}}}
 
-    @action()
-    async def describe_dataset(self) -> Any:
+    @action(default_payload="{}")
+    async def describe_dataset(self, message: Any) -> Any:
         """Each column's name, type, count of present values, and min/max/mean if numeric."""
-        return await self.run_procedure("describe")
+        return await self.run_procedure("describe", variable=self.variable)
 
-    @action()
-    async def preview_dataset(self, rows: int = 5) -> Any:
+    @action(default_payload='{"rows": 5}')
+    async def preview_dataset(self, message: Any) -> Any:
         """The first ``rows`` rows: {variable, columns, rows, total_rows}."""
+        rows = (message.content or {}).get("rows", 5)
         if not isinstance(rows, int) or isinstance(rows, bool) or not 0 <= rows <= 1000:
             raise MessageError(f"rows must be an integer from 0 to 1000, got {rows!r}")
-        return await self.run_procedure("preview", rows=rows)
+        return await self.run_procedure("preview", variable=self.variable, rows=rows)
 
-    @action()
-    async def filter_dataset(
-        self, column: str, op: str, value: Any, target: str = "filtered"
-    ) -> Any:
+    @action(
+        default_payload='{"column": "population", "op": ">", "value": 1000000, "target": "big"}'
+    )
+    async def filter_dataset(self, message: Any) -> Any:
         """Keep the rows where ``column op value``; store them in ``target``; {variable, rows}."""
+        content = message.content or {}
+        column, op, value = content.get("column"), content.get("op"), content.get("value")
+        target = content.get("target", "filtered")
         if not isinstance(column, str):
             raise MessageError("column must be a column name")
         if op not in OPERATORS:
@@ -83,4 +99,6 @@ class DatasetContext(BeakerContext):
         if isinstance(value, float) and not math.isfinite(value):
             raise MessageError(f"value must be a finite number, got {value}")
         _check_identifier(target, "target")
-        return await self.run_procedure("filter", column=column, op=op, value=value, target=target)
+        return await self.run_procedure(
+            "filter", variable=self.variable, column=column, op=op, value=value, target=target
+        )

@@ -1,31 +1,55 @@
-"""The default context: the subkernel as it is, plus a view of the user's variables."""
+"""The default context: the subkernel as it is, in every language, with the agent ready."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from beaker_kernel.contexts.base import BeakerContext, action
+from beaker_kernel.lib.context import BeakerContext
+from beaker_kernel.lib.subkernel import discover_subkernels
+
+#: Seconds a read of the user's variables serves both the preview and the state panel.
+_STATE_REUSE = 0.5
 
 
 class DefaultContext(BeakerContext):
-    """Works in every language that has the shared ``state`` procedure.
+    """The subkernel as it is: run code, see the variables, ask the agent.
 
-    After each user cell it publishes ``kernel_state_info`` with the user's variables
-    (once the subkernel is idle, so it never delays the user's next request).
+    Works in every installed language. After each cell it publishes the user's variables
+    as ``kernel_state_info`` (and as its ``preview``).
     """
 
-    slug = "default"
-    display_name = "Default"
-    agent_prompt = "You help the user with their code and data in a notebook."
+    SLUG = "default"
+    WEIGHT = 10
+    agent_cls = f"{__package__}.agent:DefaultAgent"
 
-    def has_post_execute(self) -> bool:
-        return self.procedures.has("state")
+    def __init__(self, beaker_kernel: Any, config: dict[str, Any]) -> None:
+        self._state: tuple[float, Any] | None = None
+        super().__init__(beaker_kernel, self.agent_cls, config)
 
-    async def post_execute(self, parent: dict[str, Any]) -> None:
-        state = await self.run_procedure("state")
-        self.kernel.publish("kernel_state_info", {"variables": state}, parent)
+    @classmethod
+    def available_subkernels(cls) -> list[str]:
+        subkernels = sorted(discover_subkernels().values(), key=lambda s: (s.WEIGHT, s.SLUG))
+        return [subkernel.SLUG for subkernel in subkernels]
 
-    @action()
-    async def get_kernel_state(self) -> Any:
-        """The user's variables: name → {type, repr}."""
-        return await self.run_procedure("state")
+    async def auto_context(self) -> str:
+        return (
+            f"Write code in {self.subkernel.DISPLAY_NAME}: it runs in a Jupyter notebook "
+            f"through the '{self.subkernel.KERNEL_NAME}' kernel."
+        )
+
+    async def get_subkernel_state(self) -> Any:
+        # The preview and the state panel ask one after the other: read the variables once.
+        now = time.monotonic()
+        if self._state is not None and now - self._state[0] < _STATE_REUSE:
+            return self._state[1]
+        state = await super().get_subkernel_state()
+        self._state = (time.monotonic(), state)
+        return state
+
+    async def generate_preview(self) -> dict[str, Any]:
+        """The user's variables, unformatted."""
+        state = await self.get_subkernel_state()
+        return {
+            "x-application/beaker-subkernel-state": {"state": {"application/json": state or {}}}
+        }

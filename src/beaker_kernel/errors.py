@@ -100,7 +100,7 @@ class ProcedureError(BeakerError):
     """A procedure could not be rendered or failed when it ran."""
 
 
-class ProcedureNotFoundError(ProcedureError):
+class ProcedureNotFoundError(ProcedureError, ValueError):
     """The context has no procedure of that name for the current language."""
 
 

@@ -33,6 +33,19 @@ class ExecutionResult:
     error: dict[str, Any] | None = None
     #: The ``execute_reply`` content.
     reply: dict[str, Any] | None = None
+    #: stdout and stderr as the subkernel sent them, message by message.
+    stdout_chunks: list[str] = field(default_factory=list)
+    stderr_chunks: list[str] = field(default_factory=list)
+
+    def shown(self) -> str | None:
+        """The ``text/plain`` of the ``execute_result`` (the last expression's value)."""
+        for content in self.displays:
+            data = content.get("data")
+            if "execution_count" in content and isinstance(data, dict):
+                text = data.get("text/plain")
+                if isinstance(text, str):
+                    return text
+        return None
 
     @property
     def failed(self) -> bool:

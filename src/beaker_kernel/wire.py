@@ -19,6 +19,22 @@ from .errors import MessageError
 
 DELIM = b"<IDS|MSG>"
 
+#: Shell message types of the Jupyter protocol, always forwarded to the subkernel.
+STANDARD_SHELL_TYPES = frozenset(
+    {
+        "execute_request",
+        "inspect_request",
+        "complete_request",
+        "history_request",
+        "is_complete_request",
+        "comm_info_request",
+        "kernel_info_request",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+    }
+)
+
 
 class InvalidSignature(MessageError):
     """A message whose HMAC signature does not match the session key."""
@@ -94,6 +110,7 @@ class Request:
     content: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
     buffers: list[bytes] = field(default_factory=list)
+    parent_header: dict[str, Any] = field(default_factory=dict)
 
     @property
     def msg_type(self) -> str:
@@ -119,6 +136,7 @@ class Request:
             content=frames.content(),
             metadata=frames.metadata(),
             buffers=frames.parts[5:],
+            parent_header=frames.parent_header(),
         )
 
 

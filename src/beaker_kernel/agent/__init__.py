@@ -1,22 +1,5 @@
-"""The LLM agent of a context. Importing this package does not import archytas.
+"""The LLM agent's support code: model settings, errors, history formats and tools.
 
-``BeakerAgent`` (the default ``agent_class`` of contexts) is loaded from
-:mod:`.base` on first access, which is when archytas and LangChain get imported.
+The agent class context authors subclass is :class:`beaker_kernel.lib.agent.BeakerAgent`.
+Importing this package imports nothing of the LLM stack; :mod:`.tools` does.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .base import BeakerAgent
-
-__all__ = ["BeakerAgent"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "BeakerAgent":
-        from .base import BeakerAgent
-
-        return BeakerAgent
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,16 @@
-"""The agent's chat history as plain JSON.
+"""The agent's chat history as front ends send and receive it.
+
+Three forms:
+
+* ``chat_history`` (iopub): archytas's outbound chat history, with token counts
+  (:func:`outbound_chat_history`).
+* ``get_agent_history`` / ``set_agent_history`` (upstream's actions): a list of
+  serialised LangChain messages, the system message first (:func:`dump_history`,
+  :func:`load_history`). Loading reads the JSON as *data*: only the four message kinds
+  are accepted and built from their plain fields; no other object is ever created.
+* Beaker's plain JSON document below, also accepted by ``set_agent_history``.
+
+The plain JSON document:
 
 Front ends save the history in a notebook and send it back later, so it travels as data
 only: nothing is ever deserialised into an object of a type the document names. The
@@ -158,3 +170,175 @@ def _text(content: Any) -> str:
                 parts.append(str(block.get("text", "")))
         return "\n".join(parts)
     return str(content)
+
+
+# ---------------------------------------------------------------------------- upstream's forms
+
+_MESSAGE_KINDS = {
+    "SystemMessage": "system",
+    "HumanMessage": "user",
+    "AIMessage": "assistant",
+    "ToolMessage": "tool",
+}
+
+
+def dump_history(agent: Any) -> list[str]:
+    """The agent's messages as LangChain's serialised form, the system message first."""
+    from langchain_core.load import dumps
+
+    messages: list[str] = []
+    system = getattr(agent.chat_history, "system_message", None)
+    if system is not None:
+        messages.append(dumps(system.message))
+    for record in agent.chat_history.raw_records:
+        messages.append(dumps(record.message))
+    return messages
+
+
+def _content(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [_plain(block, where) for block in value]
+    raise MessageError(f"{where}.content must be a string or a list of blocks")
+
+
+def parse_serialised_message(raw: Any, where: str) -> Any:
+    """One LangChain message from its serialised JSON, read as data only."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as e:
+            raise MessageError(f"{where} is not JSON: {e}") from e
+    if not isinstance(raw, dict) or raw.get("type") != "constructor":
+        raise MessageError(f"{where} is not a serialised message")
+    ident = raw.get("id")
+    if not isinstance(ident, list) or not ident:
+        ident = []
+    kind = ident[-1] if ident else None
+    if kind not in _MESSAGE_KINDS or ident[0] not in ("langchain", "langchain_core"):
+        named = ".".join(map(str, ident))
+        raise MessageError(f"{where}: only {', '.join(_MESSAGE_KINDS)} are accepted, got {named}")
+    fields = raw.get("kwargs")
+    if not isinstance(fields, dict):
+        raise MessageError(f"{where} has no message fields")
+    content = _content(fields.get("content", ""), where)
+    if kind == "SystemMessage":
+        return SystemMessage(content=content)
+    if kind == "HumanMessage":
+        return HumanMessage(content=content)
+    if kind == "ToolMessage":
+        call_id = fields.get("tool_call_id")
+        if not isinstance(call_id, str):
+            raise MessageError(f"{where}.tool_call_id must be a string")
+        return ToolMessage(content=content, tool_call_id=call_id)
+    calls = []
+    for index, call in enumerate(fields.get("tool_calls") or []):
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise MessageError(f"{where}.tool_calls[{index}] needs a name")
+        args = call.get("args", {})
+        if not isinstance(args, dict):
+            raise MessageError(f"{where}.tool_calls[{index}].args must be an object")
+        calls.append(
+            {
+                "id": str(call.get("id") or ""),
+                "name": call["name"],
+                "args": _plain(args, where),
+                "type": "tool_call",
+            }
+        )
+    return AIMessage(content=content, tool_calls=calls)
+
+
+def load_history(agent: Any, document: Any) -> int:
+    """Replace the agent's conversation; returns the number of messages kept.
+
+    ``document`` is upstream's list (system message first) or Beaker's JSON document.
+    """
+    from langchain_core.messages import SystemMessage
+
+    if isinstance(document, dict):
+        messages = to_messages(validate_history(document))
+    elif isinstance(document, list):
+        parsed = [
+            parse_serialised_message(item, f"history[{i}]") for i, item in enumerate(document)
+        ]
+        if parsed and isinstance(parsed[0], SystemMessage):
+            parsed = parsed[1:]  # Beaker regenerates the system message
+        messages = parsed
+    else:
+        raise MessageError(
+            "The history must be a list of serialised messages (or {version, messages})"
+        )
+    history = agent.chat_history
+    history.raw_records.clear()
+    if hasattr(history, "summaries"):
+        history.summaries.clear()
+    for message in messages:
+        history.add_message(message)
+    return len(messages)
+
+
+async def outbound_chat_history(agent: Any) -> dict[str, Any]:
+    """archytas's outbound chat history of ``agent``, as plain JSON (``chat_history``)."""
+    from dataclasses import asdict
+
+    from archytas.chat_history import (
+        MessageRecord,
+        OutboundChatHistory,
+        OutboundModel,
+        SummaryRecord,
+    )
+
+    history = agent.chat_history
+    model = agent.model
+    records = await history.records(auto_update_context=False)
+    try:
+        context_window = model.contextsize()
+    except Exception:
+        context_window = None
+    token_estimate = getattr(history, "_token_estimate", None)
+    if not token_estimate:
+        try:
+            token_estimate = await history.token_estimate(model)
+        except Exception:
+            token_estimate = 0
+    output = OutboundChatHistory(
+        records=[
+            {
+                "message": {
+                    "text": _text(record.message.content),
+                    "raw_content": record.message.content,
+                    **record.message.model_dump(),
+                },
+                "uuid": record.uuid,
+                "token_count": record.token_count,
+                "metadata": record.metadata,
+                "react_loop_id": record.react_loop_id,
+            }
+            for record in records
+        ],
+        system_message=_text(history.system_message.message.content)
+        if history.system_message
+        else "",
+        tool_token_usage_estimate=getattr(history, "tool_token_estimate", 0),
+        model=OutboundModel(
+            provider=type(model).__name__,
+            model_name=getattr(model, "model_name", None),
+            context_window=context_window,
+        ),
+        message_token_count=sum(
+            r.token_count for r in records if isinstance(r, MessageRecord) and r.token_count
+        ),
+        summary_token_count=sum(
+            r.token_count for r in records if isinstance(r, SummaryRecord) and r.token_count
+        ),
+        overhead_token_count=getattr(history, "token_overhead", 0),
+        summarization_threshold=getattr(model, "summarization_threshold", None),
+        token_estimate=token_estimate or 0,
+    )
+    # react_loop_id is a 128-bit integer: beyond what JSON numbers carry safely in a browser
+    plain: dict[str, Any] = json.loads(json.dumps(asdict(output), default=str))
+    return plain

@@ -17,12 +17,15 @@ One module per job (see :mod:`.app` for how they fit together):
 :mod:`.pending`        forwarded requests awaiting their replies
 :mod:`.context_switch` context set-up messages
 :mod:`.agent_requests` agent messages
-:mod:`.services`       the facade contexts and agents receive
+:mod:`.services`       the kernel contexts and agents see (``BeakerKernel``)
+:mod:`.magics`         ``%set_context`` and ``%run_action``
+:mod:`.notebook_items` ``notebook_item`` metadata copied onto ``execute_input``
 =====================  ==================================================================
 """
 
 from __future__ import annotations
 
 from .app import BeakerKernelApp, main
+from .services import BeakerKernel, LLMKernel
 
-__all__ = ["BeakerKernelApp", "main"]
+__all__ = ["BeakerKernel", "BeakerKernelApp", "LLMKernel", "main"]

@@ -1,19 +1,20 @@
 """Agent messages, answered by the kernel for whichever context is current.
 
-``llm_request {request}``
-    runs the context's agent in a task of its own (the shell channel goes on at once):
-    iopub ``llm_thought {thought, tool_name, tool_input}`` per step, ``add_child_codecell``
-    for code the agent runs, ``code_cell {language, code}`` for cells it writes, then
-    ``llm_response {name: "response_text", text}`` and ``chat_history``; finally shell
-    ``llm_reply {status: "ok"}``. On failure: ``llm_response {name: "error", text}`` (or
-    ``llm_auth_failure {msg}`` when the provider refused the key) and an ``llm_reply``
-    with ``status: "error"``. An ``interrupt_request`` stops the run
-    (``ename: AgentInterruptedError``). One request runs at a time per kernel.
-``set_agent_model_request {provider?, model?, token?, options?}``
-    changes the model of the kernel's agents (also the current one, keeping its
-    history); the reply carries ``provider`` and ``model``, never the token.
-``get_agent_history_request {}`` / ``set_agent_history_request {history}``
-    the current context's chat history as plain JSON (:mod:`..agent.history`), in ``return``.
+``llm_request {request}`` (metadata ``notebook_state`` optional)
+    runs the context's agent in a task of its own (the shell channel goes on at once).
+    iopub: ``llm_thought {thought, tool_name, tool_input}`` for every tool call,
+    ``add_child_codecell`` and the child execution for code the agent runs, ``preview``
+    and ``kernel_state_info`` after it; then the answer as ``llm_response {name:
+    "response_text", text}`` — or ``code_cell {language, code}`` when a tool ended the
+    run with a code cell — and ``chat_history``; finally shell ``llm_reply``. A failure
+    is an ``llm_auth_failure {msg}`` (the provider refused the key) or an ``llm_response
+    {name: "error", text}``, always also a stderr ``stream``, and a ``status: error`` reply;
+    an interrupt stops the run (stderr ``Request interrupted.``, reply ``status: abort``).
+    One request runs at a time per kernel.
+``set_agent_model {provider_id?, model_config?}`` (also ``set_agent_model_request``)
+    switches the model among those the operator allowed (``AgentSettings.allowed_models``;
+    a client never sets an endpoint or a key); no content goes back to the configured
+    model. ``chat_history`` follows; the reply's ``return`` names provider and model.
 """
 
 from __future__ import annotations
@@ -21,19 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ..agent.config import settings_for, split_import_path
 from ..agent.errors import AgentBusyError, AgentInterruptedError, explain
+from ..agent.settings import AgentSettings, split_import_path
 from ..errors import AgentError, MessageError, ModelAuthError
+from ..lib.utils import parent_message_context
+from .context_switch import as_message, ok_reply
 from .handlers import KERNEL, HandlerTable
 
 if TYPE_CHECKING:
-    from ..contexts.base import BeakerContext
-    from ..interface import KernelServices
+    from ..lib.context import BeakerContext
     from ..wire import Request
+    from .services import BeakerKernel
 
 log = logging.getLogger("beaker_kernel.agent")
 
@@ -45,11 +49,13 @@ class AgentRunner:
 
     def __init__(
         self,
-        services: KernelServices,
+        kernel: BeakerKernel,
+        settings: AgentSettings,
         current_context: Callable[[], BeakerContext | None],
         detach: Detach,
     ) -> None:
-        self.services = services
+        self.kernel = kernel
+        self.settings = settings
         self._current_context = current_context
         self._detach = detach
         self.task: asyncio.Task[Any] | None = None
@@ -60,13 +66,11 @@ class AgentRunner:
             KERNEL,
             {
                 "llm_request": self._on_llm_request,
+                "set_agent_model": self._on_set_model,
                 "set_agent_model_request": self._on_set_model,
-                "get_agent_history_request": self._on_get_history,
-                "set_agent_history_request": self._on_set_history,
             },
         )
-        # An interrupt also stops a run whose agent is still being created (the context's
-        # own interrupt reaches only an agent that exists).
+        # An interrupt also stops a run whose agent is still being created.
         handlers.add_interrupt_hook("agent", self.interrupt)
 
     # ------------------------------------------------------------ state
@@ -105,114 +109,119 @@ class AgentRunner:
             raise MessageError("llm_request needs 'request': the user's message to the agent")
         try:
             context = self.context()
+            self.ensure_idle("sending another llm_request")
         except AgentError as e:
-            self.services.publish(
-                "llm_response", {"name": "error", "text": e.message}, request.header
-            )
+            self._tell(request, e)
             raise
-        self.ensure_idle("sending another llm_request")
+        notebook_state = request.metadata.get("notebook_state")
+        if isinstance(notebook_state, dict):
+            context.notebook_state = notebook_state
         self.interrupted = False
         self.task = self._detach(request, self._run(request, query, context))
 
     async def _run(self, request: Request, query: str, context: BeakerContext) -> None:
-        services = self.services
+        kernel = self.kernel
+        message = as_message(request)
         agent: Any = None
+        context.current_llm_query = query
         try:
-            # Load archytas and the provider in a thread the first time, so the kernel
-            # keeps answering (interrupts included) while they import.
-            await asyncio.to_thread(_preload, settings_for(services).provider_import_path)
-            agent = context.agent
-            answer = await agent.answer(request, query)
+            with parent_message_context(message):
+                # archytas and the provider load in a thread the first time, so the kernel
+                # keeps answering (interrupts included) meanwhile.
+                await asyncio.to_thread(_preload, self.settings)
+                agent = context.agent
+                kernel.debug("llm_query", query, parent_header=request.header)
+                answer = await agent.answer(message, query)
         except asyncio.CancelledError:
-            if not (self.interrupted or (agent is not None and agent.interrupted)):
+            if not (self.interrupted or getattr(agent, "interrupted", False)):
                 raise  # the kernel is shutting down
-            await self._fail(
-                request, AgentInterruptedError("Stopped: the agent was interrupted."), agent
+            kernel.publish(
+                "stream", {"name": "stderr", "text": "Request interrupted."}, request.header
             )
+            stopped = AgentInterruptedError("Stopped: the agent was interrupted.")
+            await self._finish(request, agent, {**stopped.reply_content(), "status": "abort"})
         except Exception as e:
             error = explain(e)
             if not isinstance(error, AgentError) or error.ename == "AgentFailedError":
                 log.warning("The agent failed", exc_info=e)
-            await self._fail(request, error, agent)
+            self._tell(request, error)
+            await self._finish(request, agent, error.reply_content())
         else:
-            services.publish(
-                "llm_response", {"name": "response_text", "text": answer}, request.header
-            )
-            self._publish_history(request, agent)
-            await services.reply(request, {"status": "ok"})
+            self._publish_answer(request, context, answer)
+            await self._finish(request, agent, ok_reply())
+        finally:
+            context.current_llm_query = None
 
-    async def _fail(self, request: Request, error: AgentError, agent: Any) -> None:
+    def _tell(self, request: Request, error: AgentError) -> None:
+        """Show ``error`` the ways front ends look for it."""
         if isinstance(error, ModelAuthError):
-            self.services.publish("llm_auth_failure", {"msg": error.message}, request.header)
+            self.kernel.publish("llm_auth_failure", {"msg": error.message}, request.header)
         else:
-            self.services.publish(
+            self.kernel.publish(
                 "llm_response", {"name": "error", "text": error.message}, request.header
             )
-        self._publish_history(request, agent)
-        await self.services.reply(request, error.reply_content())
+        self.kernel.publish(
+            "stream", {"name": "stderr", "text": f"LLM Error: {error.message}\n"}, request.header
+        )
 
-    def _publish_history(self, request: Request, agent: Any) -> None:
-        if agent is None:
+    def _publish_answer(self, request: Request, context: BeakerContext, answer: str) -> None:
+        try:
+            data = json.loads(answer)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("action") == "code_cell":
+            self.kernel.publish(
+                "code_cell",
+                {
+                    "language": data.get("language") or context.subkernel.SLUG,
+                    "code": data.get("content", ""),
+                },
+                request.header,
+            )
             return
-        from ..agent.history import from_messages
+        text = data if isinstance(data, str) else answer
+        self.kernel.publish("llm_response", {"name": "response_text", "text": text}, request.header)
 
-        history = from_messages(record.message for record in agent.chat_history.raw_records)
-        self.services.publish("chat_history", history, request.header)
+    async def _finish(self, request: Request, agent: Any, reply: dict[str, Any]) -> None:
+        if agent is not None:
+            try:
+                await self.kernel.send_chat_history(request.header)
+            except Exception:
+                log.exception("Could not send the chat history")
+        await self.kernel.reply(request, reply)
 
-    # ------------------------------------------------------------ model and history
+    # ------------------------------------------------------------ the model
 
     async def _on_set_model(self, request: Request) -> None:
-        content = request.content
-        settings = settings_for(self.services)
-        changes: dict[str, Any] = {}
-        for field, trait in (
-            ("provider", "provider_import_path"),
-            ("model", "model_name"),
-            ("token", "api_key"),
-        ):
-            if field in content:
-                if not isinstance(content[field], str):
-                    raise MessageError(f"set_agent_model_request: {field!r} must be a string")
-                changes[trait] = content[field]
-        if "options" in content:
-            if not isinstance(content["options"], dict):
-                raise MessageError("set_agent_model_request: 'options' must be an object")
-            changes["model_options"] = content["options"]
-        if not changes:
-            raise MessageError(
-                "set_agent_model_request needs at least one of provider, model, token, options"
-            )
-        previous = {trait: getattr(settings, trait) for trait in changes}
-        for trait, value in changes.items():
-            setattr(settings, trait, value)
+        content = request.content if isinstance(request.content, dict) else {}
+        provider_id = content.get("provider_id")
+        model_config = content.get("model_config")
+        if provider_id is not None and not isinstance(provider_id, str):
+            raise MessageError("set_agent_model: provider_id must be a string")
+        settings = self.settings
+        previous = settings._choice
+        if provider_id is None and not model_config:
+            settings.reset_choice()
+        else:
+            settings.select(*settings.choose(provider_id, model_config))
         try:
-            await asyncio.to_thread(_preload, settings.provider_import_path)
-            model = settings.create_model()
+            await asyncio.to_thread(_preload, settings)
+            model = settings.create_model() if settings.configured() or settings._choice else None
         except BaseException:
-            for trait, value in previous.items():
-                setattr(settings, trait, value)
+            settings._choice = previous
             raise
         context = self._current_context()
-        if context is not None and context._agent is not None:
-            context._agent.use_model(model)
-        await self.services.reply(request, {"status": "ok", **settings.describe()})
-
-    async def _on_get_history(self, request: Request) -> None:
-        from ..agent.loading import get_history
-
-        await self.services.reply(request, {"status": "ok", "return": get_history(self.context())})
-
-    async def _on_set_history(self, request: Request) -> None:
-        from ..agent.loading import set_history
-
-        self.ensure_idle("replacing its history")
-        count = set_history(self.context(), request.content.get("history"))
-        await self.services.reply(request, {"status": "ok", "return": {"messages": count}})
+        if model is not None and context is not None and context.has_agent:
+            context.agent.use_model(model)
+        await self.kernel.send_chat_history(request.header)
+        await self.kernel.reply(request, ok_reply(settings.describe()))
 
 
-def _preload(provider_import_path: str) -> None:
-    importlib.import_module("beaker_kernel.agent.base")
-    module = split_import_path(provider_import_path)[0] if provider_import_path else ""
+def _preload(settings: AgentSettings) -> None:
+    importlib.import_module("beaker_kernel.lib.agent")
+    provider_id = settings._choice[0] if settings._choice else "default"
+    entry = settings.providers().get(provider_id)
+    module = split_import_path(entry["import_path"])[0] if entry else ""
     if module:
         # an import error is reported, with advice, when the model is created
         with contextlib.suppress(ImportError):

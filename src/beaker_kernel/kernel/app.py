@@ -11,7 +11,7 @@ line, with environment variables as defaults) and builds the kernel::
                 │
                 └──▶ InternalExecutor (Beaker's own executions), PostExecuteScheduler
 
-Contexts and the agent get a :class:`~.services.Services` facade and nothing else.
+Contexts and the agent get a :class:`~.services.BeakerKernel` facade and nothing else.
 """
 
 from __future__ import annotations
@@ -29,9 +29,14 @@ from jupyter_core.application import JupyterApp
 from traitlets import Bool, Dict, Float, Unicode, default
 
 from .. import __version__
+from ..agent.settings import AgentSettings
 from ..errors import BeakerError, SubkernelDiedError
+from ..lib.config import config
+from ..lib.jupyter_kernel_proxy import JupyterMessage
+from ..lib.registry import ContextRegistry
+from ..lib.subkernel import discover_subkernels
+from ..lib.utils import execution_context, parent_message_context
 from ..settings import env_bool, env_float, env_str
-from ..subkernels import load_subkernels
 from .agent_requests import AgentRunner
 from .context_switch import ContextSwitcher
 from .executor import InternalExecutor
@@ -39,11 +44,12 @@ from .frontend import FrontEnd
 from .handlers import KERNEL, HandlerTable
 from .interception import Interceptors
 from .launchers import LocalLauncher, ServiceLauncher
+from .magics import Magics
 from .pending import PendingRequests
 from .post_execute import PostExecuteScheduler
 from .relay import Relay
 from .router import Router
-from .services import Services
+from .services import BeakerKernel
 from .supervisor import Supervisor
 from .tasks import Tasks
 
@@ -77,21 +83,22 @@ class BeakerKernelApp(JupyterApp):
 
     default_language = Unicode(
         help="Subkernel language started with the kernel (slug or kernelspec name). "
-        "Environment: BEAKER_SUBKERNEL.",
+        "Environment: BEAKER_DEFAULT_CONTEXT_LANGUAGE, else BEAKER_SUBKERNEL.",
     ).tag(config=True)
 
     @default("default_language")
     def _default_default_language(self) -> str:
-        return env_str("BEAKER_SUBKERNEL", default="python3")
+        return env_str("BEAKER_DEFAULT_CONTEXT_LANGUAGE", "BEAKER_SUBKERNEL", default="python3")
 
     default_context = Unicode(
-        help="Context set up when the kernel starts ('' for none). "
+        help="Context set up when the kernel starts ('none' for none). "
         "Environment: BEAKER_DEFAULT_CONTEXT.",
     ).tag(config=True)
 
     @default("default_context")
     def _default_default_context(self) -> str:
-        return env_str("BEAKER_DEFAULT_CONTEXT")
+        value = env_str("BEAKER_DEFAULT_CONTEXT", default="default")
+        return "" if value.lower() == "none" else value
 
     default_context_payload = Dict(
         help="context_info of the default context. "
@@ -175,6 +182,16 @@ class BeakerKernelApp(JupyterApp):
     def _default_restart_on_crash(self) -> bool:
         return env_bool("BEAKER_RESTART_ON_CRASH", True)
 
+    carbon_copies = Bool(
+        help="Show front ends Beaker's own executions as beaker__execute_input, "
+        "beaker__execute_reply and beaker__error copies, parented to the request they "
+        "serve. Environment: BEAKER_CARBON_COPIES (true/false).",
+    ).tag(config=True)
+
+    @default("carbon_copies")
+    def _default_carbon_copies(self) -> bool:
+        return env_bool("BEAKER_CARBON_COPIES", True)
+
     # ------------------------------------------------------------ building
 
     def build(self) -> None:
@@ -195,26 +212,27 @@ class BeakerKernelApp(JupyterApp):
             on_restart_notice=self._restart_notice,
         )
         self.executor = InternalExecutor(
-            self.supervisor.running_link, on_execute=self._cancel_post_execute
+            self.supervisor.running_link,
+            on_execute=self._cancel_post_execute,
+            send_copy=self.frontend.send_copy,
         )
-        self.services = Services(
-            self, self.frontend, self.executor, self.supervisor, self.interceptors
-        )
-        from ..contexts.registry import ContextRegistry
-
-        self.contexts = ContextSwitcher(
-            self.services,
+        self.executor.carbon_copies = self.carbon_copies
+        self.agent_settings = AgentSettings(parent=self)
+        config.attach_agent_settings(self.agent_settings)
+        self.services = BeakerKernel(
+            self,
+            self.frontend,
+            self.executor,
             self.supervisor,
-            self.handlers,
             self.interceptors,
-            ContextRegistry(parent=self),
+            self.agent_settings,
         )
         self.post_execute = PostExecuteScheduler(
             self.tasks,
             delay=lambda: self.post_execute_delay,
             busy=lambda: bool(self.pending),
             work=self._post_execute_work,
-            wanted=self._post_execute_wanted,
+            wanted=lambda: self.contexts.current is not None,
         )
         self.relay = Relay(
             self.zmq_context,
@@ -236,15 +254,31 @@ class BeakerKernelApp(JupyterApp):
             self.post_execute,
             self.relay,
         )
+        self.router.notebook_items = self.relay.notebook_items
+        self.contexts = ContextSwitcher(
+            self.services,
+            self.supervisor,
+            self.handlers,
+            self.interceptors,
+            ContextRegistry(parent=self),
+            forward=self.router.forward_decoded,
+            send_answer=self._answer_intercepted,
+        )
+        self.router.magics = Magics(self.frontend, self.contexts)
         self.agent = AgentRunner(
             self.services,
+            self.agent_settings,
             lambda: self.contexts.current,
             lambda request, coro: self.router.detach(request, coro, name="llm-request"),
         )
-        self.handlers.register(KERNEL, "interrupt_request", self._on_interrupt, channel="control")
-        self.handlers.register(KERNEL, "interrupt_request", self._on_interrupt)
-        self.handlers.register(KERNEL, "shutdown_request", self._on_shutdown, channel="control")
-        self.handlers.register(KERNEL, "shutdown_request", self._on_shutdown)
+        self.services._current_context = lambda: self.contexts.current
+        self.services._ensure_agent_idle = self.agent.ensure_idle
+        for channel in ("shell", "control"):
+            self.handlers.register(KERNEL, "interrupt_request", self._on_interrupt, channel=channel)
+            self.handlers.register(KERNEL, "shutdown_request", self._on_shutdown, channel=channel)
+        self.handlers.register(
+            KERNEL, "notebook_state_response", self._on_notebook_state, quiet=True
+        )
         self.contexts.register()
         self.agent.register(self.handlers)
         self._shutdown = asyncio.Event()
@@ -254,14 +288,37 @@ class BeakerKernelApp(JupyterApp):
     def _cancel_post_execute(self) -> None:
         self.post_execute.cancel()
 
-    def _post_execute_wanted(self) -> bool:
+    async def _post_execute_work(self, parent: dict[str, Any], reply: Any) -> None:
+        """After a user cell: the context's post_execute, then preview, state and history."""
         context = self.contexts.current
-        return context is not None and context.has_post_execute()
+        if context is None:
+            return
+        message = JupyterMessage(
+            [],
+            b"",
+            reply.header() if reply is not None else {},
+            parent,
+            {},
+            reply.content() if reply is not None else {},
+            [],
+        )
+        services = self.services
+        with parent_message_context(JupyterMessage([], b"", parent, {}, {}, {}, [])):
+            hook = getattr(context, "post_execute", None)
+            if callable(hook):
+                with execution_context("post_execute", context.slug):
+                    await hook(message)
+            await services.send_preview(parent)
+            await services.send_kernel_state_info(parent)
+            await services.send_chat_history(parent)
 
-    async def _post_execute_work(self, parent: dict[str, Any]) -> None:
-        context = self.contexts.current
-        if context is not None:
-            await context.post_execute(parent)
+    def _answer_intercepted(self, request: Any, content: dict[str, Any]) -> None:
+        self.frontend.publish("status", {"execution_state": "busy"}, request.header)
+        self.frontend.reply(request, content)
+        self.frontend.publish("status", {"execution_state": "idle"}, request.header)
+
+    async def _on_notebook_state(self, request: Any) -> None:
+        self.services.notebook_state_arrived(request)
 
     async def _on_subkernel_death(self, error: SubkernelDiedError) -> None:
         for pending in self.pending.take_all():
@@ -277,9 +334,7 @@ class BeakerKernelApp(JupyterApp):
 
     async def _on_interrupt(self, request: Any) -> None:
         self.handlers.run_interrupt_hooks()
-        context = self.contexts.current
-        if context is not None:
-            context.interrupt()
+        self.router.cancel_running(keep=request.msg_id)
         link = self.supervisor.link
         if link is not None:
             await link.handle.interrupt()
@@ -303,12 +358,20 @@ class BeakerKernelApp(JupyterApp):
         else:
             self.supervisor.launcher = LocalLauncher()
         self.router.start()
-        self.supervisor.subkernels = load_subkernels()
+        self.supervisor.subkernels = discover_subkernels()
         await self.supervisor.change(self.default_language)
         if self.default_context:
-            await self.contexts.setup(
-                self.default_context, self.default_language, self.default_context_payload
-            )
+            try:
+                await self.contexts.setup(
+                    self.default_context,
+                    self.default_language,
+                    self.default_context_payload,
+                    announce=False,
+                )
+            except BeakerError as e:
+                log.error(
+                    "The default context %r was not set up: %s", self.default_context, e.message
+                )
 
     async def run(self) -> None:
         """Run until a shutdown request or SIGTERM, then stop the subkernel."""
@@ -330,8 +393,8 @@ class BeakerKernelApp(JupyterApp):
 
     async def stop(self) -> None:
         """Stop the subkernel and every task; close the sockets."""
-        await self.supervisor.close()
         await self.contexts.close()
+        await self.supervisor.close()
         await self.tasks.cancel_all()
         self.frontend.close()
 

@@ -99,6 +99,19 @@ class FrontEnd:
         frames = encode(self.session, msg, [self._topic_prefix + msg_type.encode()])
         self.send_now(self.iopub, frames)
 
+    def send_message(self, msg: dict[str, Any]) -> None:
+        """Publish ``msg`` (made with :attr:`session`) on iopub."""
+        topic = self._topic_prefix + str(msg["header"]["msg_type"]).encode()
+        self.send_now(self.iopub, encode(self.session, msg, [topic]))
+
+    def send_copy(
+        self, header: dict[str, Any], content: dict[str, Any], parent: dict[str, Any]
+    ) -> None:
+        """Publish a copy of a subkernel message (``beaker__<type>``) under ``parent``."""
+        self.send_message(
+            {"header": header, "parent_header": parent, "metadata": {}, "content": content}
+        )
+
     def send_reply(
         self,
         channel: str,
@@ -115,6 +128,15 @@ class FrontEnd:
         self.send_reply(
             request.channel, request.idents, request.header, msg_type or request.reply_type, content
         )
+
+    def answer_error_inside(self, request: Request, content: dict[str, Any]) -> None:
+        """Answer ``request`` with the error ``content`` (its busy/idle sent by the caller)."""
+        if request.msg_type == "execute_request":
+            self.publish(
+                "error", {k: content[k] for k in ("ename", "evalue", "traceback")}, request.header
+            )
+            content = {**content, "execution_count": None}
+        self.reply(request, content)
 
     def answer_error(
         self, channel: str, idents: list[bytes], header: dict[str, Any], content: dict[str, Any]
@@ -137,17 +159,20 @@ class FrontEnd:
         *,
         password: bool = False,
         timeout: float | None = None,
+        prompt_format: str | None = None,
     ) -> str:
         """Ask the front end that sent ``request`` a question over stdin; returns the answer.
 
-        Uses the standard ``input_request``/``input_reply`` pair. Raises ``TimeoutError``
+        Uses the standard ``input_request``/``input_reply`` pair (``format``, upstream
+        Beaker's hint for how to show the question, when given). Raises ``TimeoutError``
         when no answer comes within ``timeout`` seconds.
         """
         if not request.header.get("msg_type") or not request.idents:
             raise MessageError("Cannot ask the user: the request has no sender to answer")
-        msg = self.session.msg(
-            "input_request", {"prompt": prompt, "password": password}, parent=request.header
-        )
+        content: dict[str, Any] = {"prompt": prompt, "password": password}
+        if prompt_format is not None:
+            content["format"] = prompt_format
+        msg = self.session.msg("input_request", content, parent=request.header)
         msg_id = msg["header"]["msg_id"]
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._stdin_waiters[msg_id] = waiter

@@ -32,16 +32,28 @@ class HandlerTable:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[str, Handler]] = {}
+        # (channel, msg_type) of handlers that answer without busy/idle status messages
+        self._quiet: set[tuple[str, str]] = set()
         self._interrupt_hooks: list[tuple[str, InterruptHook]] = []
 
     def register(
-        self, owner: str, msg_type: str, handler: Handler, *, channel: str = "shell"
+        self,
+        owner: str,
+        msg_type: str,
+        handler: Handler,
+        *,
+        channel: str = "shell",
+        quiet: bool = False,
     ) -> None:
         """Make ``handler`` answer ``msg_type`` on ``channel`` for ``owner``.
 
-        Raises :class:`HandlerConflictError` when another owner already answers it.
+        A ``quiet`` handler gets no ``busy``/``idle`` status messages around it (for
+        messages that are answers themselves, like ``notebook_state_response``). Raises
+        :class:`HandlerConflictError` when another owner already answers it.
         """
         self.register_many(owner, {msg_type: handler}, channel=channel)
+        if quiet:
+            self._quiet.add((channel, msg_type))
 
     def register_many(
         self, owner: str, handlers: Mapping[str, Handler], *, channel: str = "shell"
@@ -64,12 +76,17 @@ class HandlerTable:
         """Remove every handler and interrupt hook of ``owner``."""
         if owner == KERNEL:
             raise ValueError("The kernel's own handlers cannot be removed")
-        self._entries = {key: entry for key, entry in self._entries.items() if entry[0] != owner}
+        removed = {key for key, entry in self._entries.items() if entry[0] == owner}
+        self._entries = {key: entry for key, entry in self._entries.items() if key not in removed}
+        self._quiet -= removed
         self._interrupt_hooks = [hook for hook in self._interrupt_hooks if hook[0] != owner]
 
     def get(self, channel: str, msg_type: str) -> Handler | None:
         entry = self._entries.get((channel, msg_type))
         return entry[1] if entry is not None else None
+
+    def quiet(self, channel: str, msg_type: str) -> bool:
+        return (channel, msg_type) in self._quiet
 
     def owner(self, channel: str, msg_type: str) -> str | None:
         entry = self._entries.get((channel, msg_type))

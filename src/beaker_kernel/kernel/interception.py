@@ -14,13 +14,15 @@ registered something there; otherwise it decodes the header alone to learn the t
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections import defaultdict
+from typing import Any
 
 from ..errors import MessageError
 from ..interface import DROP, Direction, Interceptor, Message
-from ..wire import Frames
+from ..wire import DELIM, Frames
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,33 @@ class Interceptors:
         if not changed:
             return frames
         return encode_message(message)
+
+
+def raw_interceptor(func: Any) -> Interceptor:
+    """An interceptor calling upstream Beaker's raw form ``func(server, stream, frames)``,
+    which returns the frames to send on, or ``None`` to drop the message."""
+
+    async def intercept(message: Message) -> Message | Any:
+        frames = encode_message(message)
+        parts = [*frames.idents, DELIM, b"", *frames.parts[1:]]
+        result = func(None, None, parts)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is None:
+            return DROP
+        replaced = Frames.split(list(result))
+        return Message(
+            channel=message.channel,
+            direction=message.direction,
+            idents=replaced.idents,
+            header=replaced.header(),
+            parent_header=replaced.parent_header(),
+            metadata=replaced.metadata(),
+            content=replaced.content(),
+            buffers=list(replaced.parts[5:]),
+        )
+
+    return intercept
 
 
 def encode_message(message: Message) -> Frames:

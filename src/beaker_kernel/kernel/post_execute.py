@@ -19,7 +19,8 @@ from .tasks import Tasks
 
 log = logging.getLogger("beaker_kernel")
 
-Work = Callable[[dict[str, Any]], Awaitable[None]]
+#: The work: called with the user's execute_request header and its reply's frames.
+Work = Callable[[dict[str, Any], Any], Awaitable[None]]
 
 
 class PostExecuteScheduler:
@@ -42,34 +43,34 @@ class PostExecuteScheduler:
         self._handle: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[None] | None = None
 
-    def user_cell_done(self, parent: dict[str, Any]) -> None:
-        """A user's execute_request was answered."""
+    def user_cell_done(self, parent: dict[str, Any], reply: Any = None) -> None:
+        """A user's execute_request (header ``parent``) was answered with ``reply``."""
         if self._wanted():
-            self.schedule(parent)
+            self.schedule(parent, reply)
 
-    def schedule(self, parent: dict[str, Any]) -> None:
+    def schedule(self, parent: dict[str, Any], reply: Any = None) -> None:
         self.cancel()
         loop = asyncio.get_running_loop()
-        self._handle = loop.call_later(self._delay(), self._start, parent)
+        self._handle = loop.call_later(self._delay(), self._start, parent, reply)
 
     def cancel(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
 
-    def _start(self, parent: dict[str, Any]) -> None:
+    def _start(self, parent: dict[str, Any], reply: Any) -> None:
         self._handle = None
         if not self._wanted():
             return
         if self._busy():
             # The user sent more work: run after that instead.
-            self.schedule(parent)
+            self.schedule(parent, reply)
             return
-        self.task = self._tasks.spawn(self._run(parent), name="post-execute")
+        self.task = self._tasks.spawn(self._run(parent, reply), name="post-execute")
 
-    async def _run(self, parent: dict[str, Any]) -> None:
+    async def _run(self, parent: dict[str, Any], reply: Any) -> None:
         try:
-            await self._work(parent)
+            await self._work(parent, reply)
         except SubkernelDiedError as e:
             # The subkernel was stopped or replaced meanwhile (a crash is reported on its own).
             log.debug("Post-execute actions stopped: %s", e.message)

@@ -24,6 +24,7 @@ from .frontend import FrontEnd
 from .interception import Interceptors
 from .launchers import SubkernelHandle
 from .link import SubkernelLink, bursts
+from .notebook_items import NotebookItems
 from .pending import PendingRequests
 from .post_execute import PostExecuteScheduler
 from .tasks import Tasks
@@ -55,6 +56,8 @@ class Relay:
         self._watch = watch
         #: input_requests of the subkernel's own not answered yet (stdin routing).
         self.subkernel_asking = 0
+        #: Shared with the router, which notes the requests that carry notebook items.
+        self.notebook_items = NotebookItems()
 
     # ------------------------------------------------------------ links
 
@@ -125,7 +128,8 @@ class Relay:
         if forwarded is not None:
             self._frontend.forward(channel, forwarded)
         if pending is not None and pending.msg_type == "execute_request":
-            self._post_execute.user_cell_done(pending.header)
+            self.notebook_items.forget(msg_id)
+            self._post_execute.user_cell_done(pending.header, frames)
 
     async def on_stdin(self, link: SubkernelLink, raw: list[bytes]) -> None:
         """A question of the subkernel's (``input_request``) for the front end."""
@@ -154,6 +158,8 @@ class Relay:
         executor = self._executor
         if executor.active and executor.take_iopub(frames.parent_header().get("msg_id"), frames):
             return
+        if self.notebook_items.active:
+            frames = self.notebook_items.apply(frames)
         forwarded = await self._intercepted("iopub", frames)
         if forwarded is not None:
             self._frontend.forward("iopub", forwarded)

@@ -20,11 +20,13 @@ from typing import Any
 import zmq.asyncio
 
 from ..errors import BeakerError, MessageError, SubkernelStartError
-from ..interface import Direction, Handler
-from ..wire import Frames, InvalidSignature, Request, reply_type
+from ..interface import Direction, Handler, Message
+from ..wire import STANDARD_SHELL_TYPES, Frames, InvalidSignature, Request, reply_type
 from .frontend import FrontEnd
 from .handlers import HandlerTable
-from .interception import Interceptors
+from .interception import Interceptors, encode_message
+from .magics import Magics
+from .notebook_items import NotebookItems
 from .pending import PendingRequest, PendingRequests
 from .post_execute import PostExecuteScheduler
 from .relay import Relay, requested_session
@@ -32,22 +34,6 @@ from .supervisor import Supervisor
 from .tasks import Tasks
 
 log = logging.getLogger("beaker_kernel")
-
-#: Shell message types of the Jupyter protocol, always forwarded to the subkernel.
-STANDARD_SHELL_TYPES = frozenset(
-    {
-        "execute_request",
-        "inspect_request",
-        "complete_request",
-        "history_request",
-        "is_complete_request",
-        "comm_info_request",
-        "kernel_info_request",
-        "comm_open",
-        "comm_msg",
-        "comm_close",
-    }
-)
 
 
 class Router:
@@ -74,6 +60,11 @@ class Router:
         self._relay = relay
         # msg_ids of requests finished by a detached task, which publishes their idle.
         self._detached: set[str] = set()
+        # Handlers running now (an interrupt cancels them), by request msg_id.
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        #: Set by the kernel once the context switcher exists.
+        self.magics: Magics | None = None
+        self.notebook_items = NotebookItems()
 
     def start(self) -> None:
         frontend = self._frontend
@@ -142,6 +133,12 @@ class Router:
             return
         await self._forward(channel, frames, header)
 
+    def cancel_running(self, *, keep: str = "") -> None:
+        """Cancel the handlers running now (an interrupt), except the one of ``keep``."""
+        for msg_id, task in list(self._running.items()):
+            if msg_id != keep and not task.done():
+                task.cancel()
+
     async def _handle(
         self, handler: Handler, channel: str, frames: Frames, header: dict[str, Any]
     ) -> None:
@@ -151,24 +148,46 @@ class Router:
         except MessageError as e:
             frontend.answer_error(channel, frames.idents, header, e.reply_content())
             return
-        frontend.publish("status", {"execution_state": "busy"}, request.header)
+        quiet = self._handlers.quiet(channel, request.msg_type)
+        if not quiet:
+            frontend.publish("status", {"execution_state": "busy"}, request.header)
+        # In a task of its own, so that an interrupt can stop it without stopping this
+        # channel's loop.
+        task = asyncio.ensure_future(handler(request))
+        self._running[request.msg_id] = task
         try:
-            await handler(request)
+            await asyncio.wait({task})
+        finally:
+            self._running.pop(request.msg_id, None)
+        try:
+            task.result()
+        except asyncio.CancelledError:
+            frontend.reply(
+                request,
+                {
+                    "status": "abort",
+                    "execution_count": None,
+                    "ename": "Interrupted",
+                    "evalue": f"{request.msg_type} was interrupted",
+                    "traceback": [],
+                },
+            )
         except BeakerError as e:
-            frontend.reply(request, e.reply_content())
+            frontend.reply(request, {**e.reply_content(), "execution_count": None})
         except Exception as e:
             log.exception("Handler for %s failed", request.msg_type)
             frontend.reply(
                 request,
                 {
                     "status": "error",
+                    "execution_count": None,
                     "ename": type(e).__name__,
                     "evalue": str(e),
                     "traceback": [f"{type(e).__name__}: {e}"],
                 },
             )
         finally:
-            if request.msg_id not in self._detached:
+            if request.msg_id not in self._detached and not quiet:
                 frontend.publish("status", {"execution_state": "idle"}, request.header)
 
     def _reply_unknown(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
@@ -193,6 +212,17 @@ class Router:
                 self._frontend.answer_error(channel, frames.idents, header, e.reply_content())
                 return
         msg_type = str(header.get("msg_type", ""))
+        if msg_type == "execute_request":
+            magics = self.magics
+            if (
+                magics is not None
+                and Magics.may_contain(frames)
+                and await magics.run(Request.from_frames(channel, frames))
+            ):
+                return
+            msg_id = header.get("msg_id")
+            if isinstance(msg_id, str):
+                self.notebook_items.note_request(frames, msg_id)
         types = self._interceptors.types(channel, Direction.TO_SUBKERNEL)
         if msg_type in types:
             intercepted = await self._interceptors.apply(
@@ -209,6 +239,22 @@ class Router:
             self._pending.add(msg_id, pending)
         self._post_execute.cancel()
         await link.socket(channel).send_multipart(frames.resigned(link.session))
+
+    async def forward_decoded(self, channel: str, message: Any) -> None:
+        """Forward a decoded message (a context's handler returned one) to the subkernel."""
+        frames = encode_message(
+            Message(
+                channel=channel,
+                direction=Direction.TO_SUBKERNEL,
+                idents=list(message.identities),
+                header=message.header,
+                parent_header=message.parent_header,
+                metadata=message.metadata,
+                content=message.content,
+                buffers=list(message.buffers),
+            )
+        )
+        await self._forward(channel, frames, message.header)
 
     async def _forward_stdin(self, frames: Frames) -> None:
         if self._frontend.take_answer(frames, self._relay.subkernel_asking > 0):

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ..errors import BeakerError, SubkernelDiedError, SubkernelStartError
-from ..subkernels import Subkernel, get_subkernel
+from ..lib.subkernel import BeakerSubkernel, get_subkernel
 from .launchers import SubkernelHandle, SubkernelLauncher
 from .link import SubkernelLink
 
@@ -56,8 +56,8 @@ class Supervisor:
     ) -> None:
         self.settings = settings
         self.links = links
-        self.subkernels: dict[str, Subkernel] = {}
-        self.subkernel: Subkernel | None = None
+        self.subkernels: dict[str, type[BeakerSubkernel]] = {}
+        self.subkernel: type[BeakerSubkernel] | None = None
         self.link: SubkernelLink | None = None
         self.launcher: SubkernelLauncher | None = None
         self._on_death = on_death
@@ -101,11 +101,11 @@ class Supervisor:
             )
         return link
 
-    def resolve(self, language: str) -> Subkernel:
+    def resolve(self, language: str) -> type[BeakerSubkernel]:
         """The subkernel definition of ``language`` (a slug or kernelspec name)."""
         return get_subkernel(language, self.subkernels)
 
-    def adopt(self, link: SubkernelLink, subkernel: Subkernel) -> None:
+    def adopt(self, link: SubkernelLink, subkernel: type[BeakerSubkernel]) -> None:
         """Make ``link`` (to a subkernel already answering) the running subkernel."""
         self.link = link
         self.subkernel = subkernel
@@ -114,33 +114,37 @@ class Supervisor:
 
     # ------------------------------------------------------------ changing
 
-    async def change(self, language: str, prepare: Prepare | None = None) -> bool:
+    async def change(
+        self, language: str, prepare: Prepare | None = None, *, fresh: bool = False
+    ) -> bool:
         r"""Make ``language`` the running subkernel; returns whether it changed.
 
         The new subkernel is started, checked and ``prepare``\ d (a context runs its setup
         procedures there) *before* the old one is stopped, so a failure anywhere leaves
-        the kernel as it was.
+        the kernel as it was. ``fresh`` starts a new one even for the same language.
         """
         subkernel = self.resolve(language)
         async with self._switching:
-            if self.subkernel is subkernel and self.link is not None:
+            if self.subkernel is subkernel and self.link is not None and not fresh:
                 return False
             try:
-                await self._switch_to(subkernel, prepare)
+                await self._switch_to(subkernel, prepare, language)
             except BeakerError as e:
                 if self.link is None:
                     self.no_subkernel(e.message)
                 raise
             return True
 
-    async def _switch_to(self, subkernel: Subkernel, prepare: Prepare | None) -> None:
+    async def _switch_to(
+        self, subkernel: type[BeakerSubkernel], prepare: Prepare | None, wanted: str = ""
+    ) -> None:
         assert self.launcher is not None
         specs = {
             name: spec
             for name, spec in (await self.launcher.kernelspecs()).items()
             if not spec.get("metadata", {}).get("beaker_kernel")
         }
-        kernel_name = subkernel.choose_kernelspec(specs)
+        kernel_name = subkernel.choose_kernelspec(specs, wanted)
         handle = await self.launcher.start(kernel_name)
         link = self.links.open_link(handle)
         try:
@@ -236,7 +240,7 @@ class Supervisor:
             return  # replaced meanwhile (a language change): nothing is lost
         self.link = None
         self._settled.clear()
-        name = self.subkernel.display_name if self.subkernel else link.kernel_name
+        name = self.subkernel.DISPLAY_NAME if self.subkernel else link.kernel_name
         message = f"The {name} subkernel died unexpectedly; its variables are lost."
         if self.settings.restart_on_crash:
             message += " Beaker is starting a new one."

@@ -93,7 +93,7 @@ class BeakerServiceApp(ExtensionApp):
         return _env("BEAKER_ALLOW_ORIGIN", fallback="*")
 
     def initialize_settings(self) -> None:
-        from ..contexts.registry import ContextRegistry
+        from ..lib.registry import ContextRegistry
 
         # Secrets leave this process's environment, so no kernel the server starts
         # inherits them; Beaker kernels get the LLM ones back (see .provisioner).

@@ -27,7 +27,8 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from .. import __version__
-from ..subkernels import load_subkernels
+from ..errors import BeakerError
+from ..lib.subkernel import discover_subkernels
 from .state import ServiceState
 
 UUID = r"(?P<kernel_id>[0-9a-fA-F-]{1,64})"
@@ -80,21 +81,25 @@ class ContextsHandler(BeakerHandler):
             for name, model in (await _all_specs(self.kernel_spec_manager)).items()
             if not model["spec"].get("metadata", {}).get("beaker_kernel")
         }
-        available: list[dict[str, str]] = []
-        for subkernel in load_subkernels().values():
+        installed: dict[str, str] = {}
+        for slug, subkernel in discover_subkernels().items():
             try:
-                available.append(
-                    {"slug": subkernel.slug, "subkernel": subkernel.choose_kernelspec(specs)}
-                )
-            except Exception:
+                installed[slug] = subkernel.choose_kernelspec(specs)
+            except BeakerError:
                 continue  # this language has no kernel here
         result = {}
-        for slug, cls in sorted(registry.all().items()):
-            languages = [lang for lang in available if cls.supports(lang["slug"])]
-            result[slug] = {
-                "languages": languages,
-                "defaultPayload": json.dumps(cls.default_payload),
-            }
+        for slug, cls in registry.all().items():
+            try:
+                languages = [
+                    {"slug": language, "subkernel": installed[language]}
+                    for language in cls.available_subkernels()
+                    if language in installed
+                ]
+                payload = cls.default_payload()
+            except Exception:
+                self.log.exception("Context %r cannot describe itself", slug)
+                continue
+            result[slug] = {"languages": languages, "defaultPayload": payload}
         self.finish(json.dumps(result))
 
 

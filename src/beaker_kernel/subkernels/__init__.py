@@ -1,7 +1,7 @@
-"""Subkernel definitions (``beaker.subkernels`` plugins)."""
+"""The built-in subkernels (``beaker.subkernels`` plugins): Python, R and Julia."""
 
 from __future__ import annotations
 
-from .base import ENTRY_POINT_GROUP, Subkernel, get_subkernel, load_subkernels
+from ..lib.subkernel import BeakerSubkernel, get_subkernel
 
-__all__ = ["ENTRY_POINT_GROUP", "Subkernel", "get_subkernel", "load_subkernels"]
+__all__ = ["BeakerSubkernel", "get_subkernel"]

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from .base import Subkernel
+import ast
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..lib.subkernel import BeakerSubkernel, parse_printed_json
+from .base import SharedProcedure
 
 
-class JuliaSubkernel(Subkernel):
-    slug = "julia"
-    display_name = "Julia"
+class JuliaSubkernel(BeakerSubkernel):
+    """Julia through any kernelspec whose language is ``julia`` (``julia-1.10``, …)."""
+
+    DISPLAY_NAME = "Julia"
+    SLUG = "julia"
+    KERNEL_NAME = "julia"
+    WEIGHT = 30
     kernelspec_languages = ("julia",)
+    FETCH_STATE_CODE = SharedProcedure("state")
+
+    @classmethod
+    def parse_subkernel_return(cls, execution_result: Mapping[str, Any]) -> Any:
+        """The shown value as a JSON string (upstream's form), else the printed JSON."""
+        value = execution_result.get("return")
+        if isinstance(value, str) and value:
+            try:
+                return json.loads(ast.literal_eval(value))
+            except (ValueError, SyntaxError, TypeError):
+                pass
+        return parse_printed_json(execution_result)

@@ -11,17 +11,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traitlets import Dict, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import AgentError, ModelNotConfiguredError
 from ..settings import env_float, env_int
-
-if TYPE_CHECKING:
-    from ..interface import KernelServices
 
 
 class AgentSettings(LoggingConfigurable):
@@ -111,38 +107,136 @@ class AgentSettings(LoggingConfigurable):
     def _default_max_react_steps(self) -> int:
         return env_int("BEAKER_AGENT_MAX_REACT_STEPS", 30)
 
+    allowed_models = Dict(
+        help="Models front ends may switch to with set_agent_model: {provider_id: "
+        '{"import_path": "module.Class", "models": ["model name", ...]}}. The configured '
+        "model is always allowed, as provider id 'default'; endpoints and keys are never "
+        "taken from a client. Environment: BEAKER_AGENT_ALLOWED_MODELS (a JSON object).",
+    ).tag(config=True)
+
+    @default("allowed_models")
+    def _default_allowed_models(self) -> dict[str, Any]:
+        raw = os.environ.get("BEAKER_AGENT_ALLOWED_MODELS", "")
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as e:
+            raise AgentError(f"BEAKER_AGENT_ALLOWED_MODELS is not valid JSON: {e}") from e
+        if not isinstance(value, dict):
+            raise AgentError("BEAKER_AGENT_ALLOWED_MODELS must be a JSON object")
+        return value
+
+    #: The provider id and model name a client chose (set_agent_model), or None.
+    _choice: tuple[str, str] | None = None
+
     def configured(self) -> bool:
         return bool(self.provider_import_path)
 
+    def providers(self) -> dict[str, dict[str, Any]]:
+        """Provider id → ``{import_path, models, options?}`` clients may choose from."""
+        result: dict[str, dict[str, Any]] = {}
+        if self.provider_import_path:
+            result["default"] = {
+                "import_path": self.provider_import_path,
+                "models": [self.model_name] if self.model_name else [],
+                "options": dict(self.model_options),
+                "api_key": self.api_key,
+            }
+        for provider_id, entry in self.allowed_models.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("import_path"), str):
+                self.log.warning("allowed_models[%r] needs an import_path; ignored", provider_id)
+                continue
+            models = entry.get("models", [])
+            result[str(provider_id)] = {
+                "import_path": entry["import_path"],
+                "models": [str(m) for m in models] if isinstance(models, list) else [],
+                "options": dict(entry.get("options") or {}),
+                "api_key": "",
+            }
+        return result
+
+    def choose(self, provider_id: str | None, model_config: Any) -> tuple[str, str]:
+        """Check a client's choice against :meth:`providers`; nothing is imported here.
+
+        Returns ``(provider id, model name)``. Raises :class:`MessageError` naming what
+        is allowed.
+        """
+        from ..errors import MessageError
+
+        providers = self.providers()
+        if model_config is None:
+            model_config = {}
+        if not isinstance(model_config, dict):
+            raise MessageError("set_agent_model: model_config must be an object")
+        extra = sorted(set(model_config) - {"model_name", "default_model_name"})
+        if extra:
+            raise MessageError(
+                f"set_agent_model may choose a model_name only; {', '.join(extra)} cannot be "
+                "set by a client (endpoints and credentials are the operator's settings)."
+            )
+        current = self._choice[0] if self._choice else "default"
+        chosen = provider_id or current
+        if chosen not in providers:
+            raise MessageError(
+                f"Unknown or disallowed provider {chosen!r}. Allowed: "
+                f"{', '.join(sorted(providers)) or 'none (no LLM is configured)'}."
+            )
+        entry = providers[chosen]
+        name = str(model_config.get("model_name") or model_config.get("default_model_name") or "")
+        if not name:
+            name = entry["models"][0] if entry["models"] else ""
+        elif entry["models"] and name not in entry["models"]:
+            raise MessageError(
+                f"Model {name!r} is not allowed for provider {chosen!r}. Allowed: "
+                f"{', '.join(entry['models'])}."
+            )
+        return chosen, name
+
+    def select(self, provider_id: str, model_name: str) -> None:
+        self._choice = (provider_id, model_name)
+
+    def reset_choice(self) -> None:
+        self._choice = None
+
     def describe(self) -> dict[str, str]:
         """Provider and model, for replies; never the key."""
-        return {"provider": self.provider_import_path, "model": self.model_name}
+        provider_id, model_name = self._choice or ("default", self.model_name)
+        entry = self.providers().get(provider_id, {})
+        return {
+            "provider_id": provider_id,
+            "provider": str(entry.get("import_path", "")),
+            "model": model_name,
+        }
 
     def create_model(self) -> Any:
-        """A new instance of the configured archytas model class.
+        """A new instance of the chosen (or else the configured) archytas model class.
 
         Raises :class:`ModelNotConfiguredError` when no provider is set and
         :class:`AgentError` when the class cannot be loaded or refuses the settings.
         """
-        if not self.provider_import_path:
+        providers = self.providers()
+        provider_id, model_name = self._choice or ("default", self.model_name)
+        entry = providers.get(provider_id)
+        if entry is None:
             raise ModelNotConfiguredError(
                 "No LLM is configured. Set LLM_PROVIDER_IMPORT_PATH (an archytas model "
-                "class, e.g. archytas.models.openai:OpenAIModel), LLM_SERVICE_MODEL and "
-                "LLM_SERVICE_TOKEN in the kernel's environment, or send a "
-                "set_agent_model_request."
+                "class, e.g. archytas.models.openai.OpenAIModel), LLM_SERVICE_MODEL and "
+                "LLM_SERVICE_TOKEN in the service's environment (see docs/agent.md)."
             )
-        model_class = import_object(self.provider_import_path, "LLM_PROVIDER_IMPORT_PATH")
+        path = entry["import_path"]
+        model_class = import_object(path, "LLM_PROVIDER_IMPORT_PATH")
         from archytas.models.base import BaseArchytasModel
 
         if not (isinstance(model_class, type) and issubclass(model_class, BaseArchytasModel)):
             raise AgentError(
-                f"{self.provider_import_path} is not an archytas model class "
+                f"{path} is not an archytas model class "
                 "(a subclass of archytas.models.base.BaseArchytasModel)"
             )
-        config: dict[str, Any] = dict(self.model_options)
-        config["model_name"] = self.model_name or getattr(model_class, "DEFAULT_MODEL", None) or ""
-        if self.api_key:
-            config["api_key"] = self.api_key
+        config: dict[str, Any] = dict(entry["options"])
+        config["model_name"] = model_name or getattr(model_class, "DEFAULT_MODEL", None) or ""
+        if entry["api_key"]:
+            config["api_key"] = entry["api_key"]
         try:
             model = model_class(config)
         except Exception as e:
@@ -180,17 +274,3 @@ def import_object(path: str, what: str) -> Any:
         return getattr(module, attribute)
     except AttributeError:
         raise AgentError(f"{what}: module {module_name!r} has no {attribute!r}") from None
-
-
-_settings: weakref.WeakKeyDictionary[KernelServices, AgentSettings] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def settings_for(kernel: KernelServices) -> AgentSettings:
-    """The agent settings of ``kernel`` (created on first use, configured by the kernel)."""
-    settings = _settings.get(kernel)
-    if settings is None:
-        settings = AgentSettings(parent=kernel.settings_parent)
-        _settings[kernel] = settings
-    return settings

@@ -1,0 +1,147 @@
+"""Finding plugins (contexts, subkernels): entry points and upstream's JSON mappings.
+
+Packages written for upstream Beaker install one JSON *mapping* per plugin into
+``share/beaker/<kind>/<slug>.json``: ``{"slug": ..., "package": "<module>", "class_name":
+...}``. They are searched in these folders, from the most general to the most specific
+(a later one overrides an earlier one with the same slug)::
+
+    /usr/share/beaker, /usr/local/share/beaker, <sys.prefix>/share/beaker,
+    ~/.local/share/beaker, $XDG_DATA_HOME/beaker, ~/.config/beaker, ~/.beaker
+
+Upstream also searched ``./beaker`` and ``./.beaker`` under the working directory. Beaker
+does not: the working directory is where user code writes files, and a mapping there
+would make the kernel import a module of the user's choosing.
+
+Nothing is read at import time. :mod:`.autodiscovery` offers this under upstream's names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+ResourceType = Literal["contexts", "subkernels", "apps", "commands", "integrations", "data"]
+
+
+def lib_locations() -> list[str]:
+    """The existing ``beaker`` data folders, from the most general to the most specific."""
+    raw = [
+        "/usr/share/beaker",
+        "/usr/local/share/beaker",
+        os.path.join(sys.prefix, "share", "beaker"),
+        os.path.expanduser("~/.local/share/beaker"),
+    ]
+    if os.environ.get("XDG_DATA_HOME"):
+        raw.append(os.path.join(os.environ["XDG_DATA_HOME"], "beaker"))
+    raw += [os.path.expanduser("~/.config/beaker"), os.path.expanduser("~/.beaker")]
+    found: list[str] = []
+    for location in raw:
+        if location not in found and os.path.isdir(location):
+            found.append(location)
+    return found
+
+
+def find_resource_dirs(
+    resource_type: str, extra_locations: list[str] | None = None
+) -> Iterator[str]:
+    """Existing ``<location>/<resource_type>`` folders, the most general first."""
+    for location in [*lib_locations(), *(extra_locations or [])]:
+        folder = os.path.join(location, resource_type)
+        if os.path.isdir(folder):
+            yield folder
+
+
+def find_mappings(resource_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(path, mapping)`` of every readable mapping file of ``resource_type``."""
+    for folder in find_resource_dirs(resource_type):
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(path) as f:
+                    data = json.load(f)
+            except (OSError, ValueError) as e:
+                log.error("Cannot read the %s mapping %s: %s", resource_type, path, e)
+                continue
+            if not isinstance(data, dict) or not isinstance(data.get("slug"), str):
+                log.error("The %s mapping %s has no slug", resource_type, path)
+                continue
+            yield path, data
+
+
+@dataclass
+class Discovered:
+    """Classes found, by slug, and why some slugs could not be loaded."""
+
+    classes: dict[str, type[Any]] = field(default_factory=dict)
+    #: slug → where it came from (for ``beaker context list``)
+    origins: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def add(self, slug: str, cls: type[Any], origin: str) -> None:
+        self.classes[slug] = cls
+        self.origins[slug] = origin
+        self.problems.pop(slug, None)
+
+    def fail(self, slug: str, problem: str) -> None:
+        log.error("%s", problem)
+        self.problems[slug] = problem
+        self.classes.pop(slug, None)
+        self.origins.pop(slug, None)
+
+
+def load_mapping(data: dict[str, Any]) -> type[Any]:
+    """The class a mapping names (imports its module)."""
+    module = importlib.import_module(str(data["package"]))
+    cls = getattr(module, str(data["class_name"]))
+    if not isinstance(cls, type):
+        raise TypeError(f"{data['package']}.{data['class_name']} is not a class")
+    return cls
+
+
+def discover(kind: ResourceType, group: str, base: type[Any]) -> Discovered:
+    """Every ``kind`` plugin: entry points in ``group``, then ``share/beaker`` mappings.
+
+    A later source overrides an earlier one with the same slug; a plugin that cannot be
+    imported, or is not a subclass of ``base``, is reported in ``problems`` and skipped.
+    """
+    found = Discovered()
+    for ep in entry_points(group=group):
+        try:
+            cls = ep.load()
+        except Exception as e:
+            found.fail(ep.name, f"The {kind} plugin {ep.name!r} ({ep.value}) failed to load: {e}")
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            found.fail(
+                ep.name, f"The {kind} plugin {ep.name!r} ({ep.value}) is not a {base.__name__}"
+            )
+            continue
+        found.add(ep.name, cls, f"entry point {ep.value}")
+    for path, data in find_mappings(kind):
+        slug = data["slug"]
+        try:
+            cls = load_mapping(data)
+        except Exception as e:
+            found.fail(
+                slug, f"The {kind} mapping {path} ({data.get('package')}) failed to load: {e}"
+            )
+            continue
+        if not issubclass(cls, base):
+            found.fail(
+                slug, f"The {kind} mapping {path} names {cls.__name__}, not a {base.__name__}"
+            )
+            continue
+        cls._autodiscovery = {"mapping_file": path, **data}
+        found.add(slug, cls, path)
+    return found

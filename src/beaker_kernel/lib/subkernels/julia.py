@@ -1,0 +1,7 @@
+"""Old home of :class:`beaker_kernel.subkernels.julia.JuliaSubkernel`."""
+
+from __future__ import annotations
+
+from ...subkernels.julia import JuliaSubkernel
+
+__all__ = ["JuliaSubkernel"]
