@@ -33,6 +33,20 @@ class Exchange:
     def stderr(self) -> str:
         return "".join(c["text"] for c in self.of_type("stream") if c["name"] == "stderr")
 
+    def one(self, msg_type: str) -> dict[str, Any]:
+        """The content of the only iopub message of ``msg_type``."""
+        found = self.of_type(msg_type)
+        assert len(found) == 1, f"expected one {msg_type}, got {self.types()}"
+        return found[0]
+
+    def types(self) -> list[str]:
+        return [m["msg_type"] for m in self.iopub]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The context info of a context_setup_request (its context_setup_response)."""
+        return self.one("context_setup_response")
+
 
 class BeakerClient(BlockingKernelClient):
     """BlockingKernelClient with helpers for Beaker's own messages."""
@@ -51,6 +65,19 @@ class BeakerClient(BlockingKernelClient):
         return self.collect(
             msg["header"]["msg_id"], channel=channel, timeout=timeout, wait_idle=wait_idle
         )
+
+    def request_list(self, msg_type: str, content: list[Any], *, timeout: float = 60) -> Exchange:
+        """A shell request whose content is a JSON list (upstream's set_agent_history does
+        this; jupyter_client only sends objects, so the frame is written here)."""
+        import json
+
+        msg = self.session.msg(msg_type, {})
+        frames = self.session.serialize(msg)
+        at = frames.index(b"<IDS|MSG>")
+        frames[at + 5] = json.dumps(content).encode()
+        frames[at + 1] = self.session.sign(frames[at + 2 : at + 6])
+        self.shell_channel.socket.send_multipart(frames)
+        return self.collect(msg["header"]["msg_id"], timeout=timeout)
 
     def collect(
         self, msg_id: str, *, channel: str = "shell", timeout: float = 60, wait_idle: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from jupyter_client.manager import KernelManager
 from .client import BeakerClient, running_beaker
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # IPython keeps every session's history in one database under IPYTHONDIR; kernels the
+    # tests start get a fresh one, so history searches see this run's cells only.
+    os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="beaker-tests-ipython-")
 
 
 @pytest.fixture

@@ -36,14 +36,38 @@ def test_beaker_command_is_installed() -> None:
     assert "beaker kernel" in result.stdout
 
 
-def test_bundled_contexts_and_procedures_are_installed() -> None:
-    import beaker_kernel
+def test_bundled_contexts_and_procedures_are_found() -> None:
+    """In a wheel they are inside the package; in a checkout (pip install -e .) they are
+    the repository's folders. Either way the entry points and the shared procedures work."""
+    import importlib
 
-    package = Path(beaker_kernel.__file__).parent
-    for path in [
-        "bundled/contexts/default/context.py",
-        "bundled/contexts/dataset/procedures/rlang/describe.jinja",
-        "bundled/procedures/julia/state.jinja",
-        "kernelspec/kernel.json",
-    ]:
-        assert (package / path).is_file(), path
+    from beaker_kernel.lib.procedures import shared_folder
+    from beaker_kernel.lib.registry import ContextRegistry
+
+    dataset = ContextRegistry().get("dataset")
+    assert dataset.__module__ == "beaker_kernel.bundled.contexts.dataset.context"
+    assert (dataset.context_folder() / "procedures" / "rlang" / "describe.jinja").is_file()
+    assert (shared_folder() / "julia" / "state.jinja").is_file()
+    module = importlib.import_module("beaker_kernel.bundled.contexts.default.context")
+    assert module.DefaultContext.SLUG == "default"
+
+
+def test_a_source_checkout_works_without_an_install(tmp_path: Path) -> None:
+    """The bundled contexts resolve to the checkout when the package runs from src/."""
+    repo = Path(__file__).resolve().parent.parent
+    code = (
+        "import beaker_kernel.bundled.contexts.default.context as m, sys\n"
+        "from beaker_kernel.lib.procedures import shared_folder\n"
+        "print(m.__file__); print(shared_folder())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(repo / "src"), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    module_file, procedures = result.stdout.split()
+    assert Path(module_file) == repo / "contexts" / "default" / "context.py"
+    assert Path(procedures) == repo / "procedures"

@@ -8,7 +8,7 @@ from typing import Any
 from beaker_kernel.lib.context import BeakerContext
 from beaker_kernel.lib.subkernel import discover_subkernels
 
-#: Seconds a read of the user's variables serves both the preview and the state panel.
+#: Seconds within which the state panel may reuse the variables the preview just read.
 _STATE_REUSE = 0.5
 
 
@@ -24,6 +24,7 @@ class DefaultContext(BeakerContext):
     agent_cls = f"{__package__}.agent:DefaultAgent"
 
     def __init__(self, beaker_kernel: Any, config: dict[str, Any]) -> None:
+        # The variables the preview read, for the state panel right after it (once).
         self._state: tuple[float, Any] | None = None
         super().__init__(beaker_kernel, self.agent_cls, config)
 
@@ -39,17 +40,17 @@ class DefaultContext(BeakerContext):
         )
 
     async def get_subkernel_state(self) -> Any:
-        # The preview and the state panel ask one after the other: read the variables once.
-        now = time.monotonic()
-        if self._state is not None and now - self._state[0] < _STATE_REUSE:
-            return self._state[1]
-        state = await super().get_subkernel_state()
-        self._state = (time.monotonic(), state)
-        return state
+        # After a cell the kernel asks for the preview, then at once for the state panel:
+        # the variables are read once for both.
+        kept, self._state = self._state, None
+        if kept is not None and time.monotonic() - kept[0] < _STATE_REUSE:
+            return kept[1]
+        return await super().get_subkernel_state()
 
     async def generate_preview(self) -> dict[str, Any]:
         """The user's variables, unformatted."""
-        state = await self.get_subkernel_state()
+        state = await super().get_subkernel_state()
+        self._state = (time.monotonic(), state)
         return {
             "x-application/beaker-subkernel-state": {"state": {"application/json": state or {}}}
         }

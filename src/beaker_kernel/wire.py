@@ -89,6 +89,13 @@ class Frames:
     def content(self) -> dict[str, Any]:
         return _decode(self.parts[4], "content")
 
+    def content_any(self) -> Any:
+        """The content, which some of upstream Beaker's requests send as a JSON list."""
+        try:
+            return json.loads(self.parts[4])
+        except ValueError as e:
+            raise MessageError(f"Message content is not valid JSON: {e}") from e
+
 
 def _decode(raw: bytes, what: str) -> dict[str, Any]:
     try:
@@ -107,7 +114,9 @@ class Request:
     channel: str
     idents: list[bytes]
     header: dict[str, Any]
-    content: dict[str, Any]
+    #: A JSON object, except for requests of upstream Beaker that send a list
+    #: (``set_agent_history_request``); Beaker's own handlers refuse anything but an object.
+    content: Any
     metadata: dict[str, Any] = field(default_factory=dict)
     buffers: list[bytes] = field(default_factory=list)
     parent_header: dict[str, Any] = field(default_factory=dict)
@@ -133,7 +142,7 @@ class Request:
             channel=channel,
             idents=frames.idents,
             header=header,
-            content=frames.content(),
+            content=frames.content_any(),
             metadata=frames.metadata(),
             buffers=frames.parts[5:],
             parent_header=frames.parent_header(),

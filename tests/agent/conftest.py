@@ -71,5 +71,15 @@ def agent_kernel(tmp_path: Path) -> Iterator[StartAgentKernel]:
                 kernel.km.shutdown_kernel(now=False)
 
 
-def types_of(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["msg_type"] for m in messages]
+def types_of(messages: list[dict[str, Any]], *, copies: bool = False) -> list[str]:
+    """The message types, without Beaker's beaker__ copies of its own executions."""
+    return [m["msg_type"] for m in messages if copies or not m["msg_type"].startswith("beaker__")]
+
+
+def conversation(chat_history: dict[str, Any]) -> list[tuple[str, str]]:
+    """(type, text) of each record of a chat_history message, the system message left out."""
+    return [
+        (record["message"]["type"], record["message"]["text"])
+        for record in chat_history["records"]
+        if record["message"]["type"] != "system"
+    ]

@@ -5,14 +5,21 @@ from __future__ import annotations
 import socket
 import time
 
-from .conftest import StartAgentKernel, types_of
+from ..client import Exchange
+from .conftest import StartAgentKernel, conversation, types_of
 
 
-def _error_reply(content: dict[str, object], ename: str) -> str:
-    assert content["status"] == "error", content
+def _error_reply(content: dict[str, object], ename: str, status: str = "error") -> str:
+    assert content["status"] == status, content
     assert content["ename"] == ename
     assert content["traceback"] == [f"{ename}: {content['evalue']}"]
     return str(content["evalue"])
+
+
+def _shown(exchange: Exchange, evalue: str) -> None:
+    """The error reached the front end as Terarium and beaker-ts look for it."""
+    assert exchange.one("llm_response") == {"name": "error", "text": evalue}
+    assert exchange.stderr() == f"LLM Error: {evalue}\n"
 
 
 def test_no_model_configured(agent_kernel: StartAgentKernel) -> None:
@@ -24,18 +31,24 @@ def test_no_model_configured(agent_kernel: StartAgentKernel) -> None:
 
     evalue = _error_reply(exchange.content, "ModelNotConfiguredError")
     assert "LLM_PROVIDER_IMPORT_PATH" in evalue
-    assert types_of(exchange.iopub) == ["status", "llm_response", "status"]
-    assert exchange.of_type("llm_response") == [{"name": "error", "text": evalue}]
+    assert types_of(exchange.iopub) == [
+        "status",
+        "llm_response",
+        "stream",
+        "chat_history",
+        "status",
+    ]
+    _shown(exchange, evalue)
 
 
 def test_no_context(agent_kernel: StartAgentKernel) -> None:
-    client = agent_kernel().client
+    client = agent_kernel(env={"BEAKER_DEFAULT_CONTEXT": "none"}).client
 
     exchange = client.request("llm_request", {"request": "Hello"})
 
     evalue = _error_reply(exchange.content, "AgentError")
     assert "context_setup_request" in evalue
-    assert exchange.of_type("llm_response") == [{"name": "error", "text": evalue}]
+    _shown(exchange, evalue)
 
 
 def test_missing_request_text(agent_kernel: StartAgentKernel) -> None:
@@ -57,8 +70,15 @@ def test_provider_rejects_the_key(agent_kernel: StartAgentKernel) -> None:
         "Check LLM_SERVICE_TOKEN (or the provider's own key variable), or send a "
         "set_agent_model_request with a valid token."
     )
-    assert types_of(exchange.iopub) == ["status", "llm_auth_failure", "chat_history", "status"]
-    assert exchange.of_type("llm_auth_failure") == [{"msg": evalue}]
+    assert types_of(exchange.iopub) == [
+        "status",
+        "llm_auth_failure",
+        "stream",
+        "chat_history",
+        "status",
+    ]
+    assert exchange.one("llm_auth_failure") == {"msg": evalue}
+    assert exchange.stderr() == f"LLM Error: {evalue}\n"
 
 
 def test_context_window_exceeded(agent_kernel: StartAgentKernel) -> None:
@@ -70,7 +90,7 @@ def test_context_window_exceeded(agent_kernel: StartAgentKernel) -> None:
 
     evalue = _error_reply(exchange.content, "ContextWindowError")
     assert "set_agent_history_request" in evalue
-    assert exchange.of_type("llm_response") == [{"name": "error", "text": evalue}]
+    _shown(exchange, evalue)
 
 
 def test_model_raising_an_unexpected_error(agent_kernel: StartAgentKernel) -> None:
@@ -82,7 +102,7 @@ def test_model_raising_an_unexpected_error(agent_kernel: StartAgentKernel) -> No
 
     evalue = _error_reply(exchange.content, "AgentFailedError")
     assert evalue == "The agent stopped with an error: RuntimeError: the model broke"
-    assert exchange.of_type("llm_response") == [{"name": "error", "text": evalue}]
+    _shown(exchange, evalue)
     # the kernel is fine afterwards
     assert client.run("print(1 + 1)").stdout() == "2\n"
 
@@ -132,7 +152,7 @@ def test_unreachable_provider(agent_kernel: StartAgentKernel) -> None:
 
     evalue = _error_reply(exchange.content, "ModelUnreachableError")
     assert evalue.startswith("Could not reach the LLM provider (")
-    assert exchange.of_type("llm_response") == [{"name": "error", "text": evalue}]
+    _shown(exchange, evalue)
 
 
 def test_interrupt_stops_the_agent(agent_kernel: StartAgentKernel) -> None:
@@ -160,29 +180,25 @@ def test_interrupt_stops_the_agent(agent_kernel: StartAgentKernel) -> None:
     # Beaker's shell channel is free while the agent works (the subkernel is busy).
     started = time.monotonic()
     info = client.request("context_info_request", timeout=10)
-    assert info.content["status"] == "ok"
+    assert info.one("context_info_response")["slug"] == "default"
     assert time.monotonic() - started < 5
 
     interrupt = client.request("interrupt_request", channel="control", timeout=10, wait_idle=False)
     assert interrupt.content["status"] == "ok"
     exchange = client.collect(msg_id, timeout=10)
 
-    evalue = _error_reply(exchange.content, "AgentInterruptedError")
+    # beaker-ts shows a reply with status "abort" as an aborted request
+    evalue = _error_reply(exchange.content, "AgentInterruptedError", status="abort")
     assert evalue == "Stopped: the agent was interrupted."
-    assert exchange.of_type("llm_response") == [{"name": "error", "text": evalue}]
-    [history] = exchange.of_type("chat_history")
-    assert history["messages"][-1] == {
-        "role": "tool",
-        "tool_call_id": "call_1_0",
-        "content": "Interrupted by the user.",
-    }
+    assert exchange.stderr() == "Request interrupted."
+    assert conversation(exchange.one("chat_history"))[-1] == ("tool", "Interrupted by the user.")
     assert len(kernel.model_calls()) == 1
 
     # Both the kernel and the agent keep working.
     assert client.run("print('still here')").stdout() == "still here\n"
     again = client.request("llm_request", {"request": "Hello"})
-    assert again.content == {"status": "ok"}
-    assert again.of_type("llm_response") == [{"name": "response_text", "text": "Hello again."}]
+    assert again.content == {"status": "ok", "execution_count": None, "return": None}
+    assert again.one("llm_response") == {"name": "response_text", "text": "Hello again."}
 
 
 def test_one_request_at_a_time(agent_kernel: StartAgentKernel) -> None:
@@ -198,4 +214,4 @@ def test_one_request_at_a_time(agent_kernel: StartAgentKernel) -> None:
 
     client.request("interrupt_request", channel="control", timeout=10, wait_idle=False)
     stopped = client.collect(first["header"]["msg_id"], timeout=10)
-    _error_reply(stopped.content, "AgentInterruptedError")
+    _error_reply(stopped.content, "AgentInterruptedError", status="abort")

@@ -25,13 +25,14 @@ def test_default_context_reports_variables(
 ) -> None:
     _, client = beaker
     setup = client.setup_context("default", language)
-    assert setup.content["status"] == "ok"
-    assert setup.content["slug"] == "default"
-    assert setup.content["language"]["slug"] == language
-    response = setup.of_type("context_setup_response")
-    assert response
-    assert response[0]["slug"] == "default"
-    assert "get_kernel_state" in setup.content["actions"]
+    assert setup.content == {"status": "ok", "execution_count": None, "return": None}
+    info = setup.info
+    assert info["language"] == {"python3": "Python 3", "rlang": "R"}[language]
+    assert info["subkernel"] == {"python3": "python3", "rlang": "ir"}[language]
+    assert "get_subkernel_state" in info["actions"]
+    # after set-up: the preview and the state panel, then the context info
+    types = setup.types()
+    assert types.index("kernel_state_info") < types.index("context_setup_response")
 
     cell = client.run(LANGUAGES[language]["assign"])
     assert cell.content["status"] == "ok"
@@ -39,14 +40,18 @@ def test_default_context_reports_variables(
     state_msg = client.wait_for_iopub(
         "kernel_state_info", parent_id=cell.reply["parent_header"]["msg_id"]
     )
-    variables = state_msg["content"]["variables"]
-    assert variables["answer"]["type"] in LANGUAGES[language]["int_type"]
-    assert "42" in variables["answer"]["repr"]
+    formatted = state_msg["content"]["x-application/beaker-subkernel-state"]["application/json"]
+    label = formatted["variables"]["answer"]["label"]
+    assert label.startswith(f"answer ({LANGUAGES[language]['int_type'][0]}")
+    assert "42" in label
 
-    state = client.request("get_kernel_state_request")
-    assert state.reply["msg_type"] == "get_kernel_state_reply"
+    state = client.request("get_subkernel_state_request")
+    assert state.reply["msg_type"] == "get_subkernel_state_reply"
     assert state.content["status"] == "ok"
-    assert state.content["return"]["answer"] == variables["answer"]
+    answer = state.content["return"]["variables"]["answer"]
+    assert answer["type"] in LANGUAGES[language]["int_type"]
+    assert answer["value"].endswith("42")
+    assert state.one("get_subkernel_state_response") == state.content["return"]
 
 
 def test_dataset_context_procedures(
@@ -55,12 +60,10 @@ def test_dataset_context_procedures(
     _, client = beaker
     setup = client.setup_context("dataset", language, {"path": str(csv_file), "variable": "cities"})
     assert setup.content["status"] == "ok", setup.content
-    assert setup.content["config"] == {"path": str(csv_file), "variable": "cities"}
-    assert sorted(setup.content["actions"]) == [
-        "describe_dataset",
-        "filter_dataset",
-        "preview_dataset",
-    ]
+    assert {"describe_dataset", "filter_dataset", "preview_dataset"} <= set(setup.info["actions"])
+    assert setup.info["actions"]["preview_dataset"]["default_payload"] == '{"rows": 5}'
+    info = client.request("context_info_request").one("context_info_response")
+    assert info["config"] == {"path": str(csv_file), "variable": "cities"}
 
     described = client.request("describe_dataset_request").content
     assert described["status"] == "ok", described
@@ -100,8 +103,9 @@ def test_dataset_context_procedures(
     # a user cell is followed by a preview of the dataset
     cell = client.run("1")
     preview_msg = client.wait_for_iopub("preview", parent_id=cell.reply["parent_header"]["msg_id"])
-    assert preview_msg["content"]["total_rows"] == 4
-    assert preview_msg["content"]["rows"][0][0] == "Lagos"
+    shown = preview_msg["content"]["dataset"]["cities"]["application/json"]
+    assert shown["total_rows"] == 4
+    assert shown["rows"][0][0] == "Lagos"
 
 
 def test_dataset_filter_on_a_missing_column_is_an_error(
@@ -132,6 +136,6 @@ def test_switching_language_keeps_the_kernel_usable(
     assert client.run("cat(R.version$language)").stdout() == "R"
     assert client.setup_context("default", "python3").content["status"] == "ok"
     assert client.run("print('py')").stdout() == "py\n"
-    info = client.request("context_info_request")
-    assert info.content["language"]["slug"] == "python3"
-    assert info.of_type("context_info_response")[0]["slug"] == "default"
+    info = client.request("context_info_request").one("context_info_response")
+    assert info["language"] == {"slug": "python3", "subkernel": "python3"}
+    assert info["slug"] == "default"

@@ -13,7 +13,7 @@ def test_setup_sent_while_the_subkernel_starts_uses_that_subkernel(context_path:
     with running_beaker(wait=False) as (_, client):
         setup = client.setup_context("pyonly", "python3", timeout=90)
         assert setup.content["status"] == "ok", setup.content
-        assert setup.content["slug"] == "pyonly"
+        assert setup.info["subkernel"] == "python3"
         check = client.run("print(_pyonly_setups)")
         assert check.content["status"] == "ok", check.content
         assert check.stdout() == "1\n"
@@ -33,5 +33,5 @@ def test_crashed_subkernel_gets_its_context_set_up_again(context_path: Path) -> 
         assert after.stdout() == "1\n"
         assert client.run("lost").content["ename"] == "NameError"
         assert client.request("double_request", {"number": 21}).content["return"] == {"result": 42}
-        info = client.request("context_info_request").content
+        info = client.request("context_info_request").one("context_info_response")
         assert (info["slug"], info["language"]["slug"]) == ("pyonly", "python3")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from beaker_kernel.contexts.procedures import ProcedureSet
+from beaker_kernel.lib.procedures import ProcedureSet
 
 from .conftest import JuliaClient
 

@@ -15,7 +15,7 @@ from typing import Any
 from jupyter_client.session import Session
 
 from beaker_kernel.kernel import BeakerKernelApp
-from beaker_kernel.subkernels import load_subkernels
+from beaker_kernel.lib.subkernel import discover_subkernels
 from beaker_kernel.wire import Frames
 
 FRONT_KEY = b"front-end-key"
@@ -139,7 +139,7 @@ def build(tmp_path: Path) -> Harness:
         harness.sent.append(Sent(names[id(sock)], decode(frames, app.frontend.session)))
 
     app.frontend.send_now = send_now  # type: ignore[method-assign, assignment]
-    subkernels = load_subkernels()
+    subkernels = discover_subkernels()
     app.supervisor.subkernels = subkernels
     app.supervisor.adopt(link, subkernels["python3"])  # type: ignore[arg-type]
     return harness

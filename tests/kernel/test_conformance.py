@@ -6,15 +6,38 @@ relays every message type in both directions without changing its meaning.
 
 from __future__ import annotations
 
+import os
+
 import jupyter_kernel_test
 
 
-class TestBeakerIOPubWelcome(jupyter_kernel_test.IopubWelcomeTests):
+class WithoutContext:
+    """Start the kernel with no context: Beaker must then be indistinguishable from its
+    subkernel (a context adds messages of its own, such as ``kernel_state_info``)."""
+
+    _saved: str | None = None
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls._saved = os.environ.get("BEAKER_DEFAULT_CONTEXT")
+        os.environ["BEAKER_DEFAULT_CONTEXT"] = "none"
+        super().setUpClass()  # type: ignore[misc]
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        super().tearDownClass()  # type: ignore[misc]
+        if cls._saved is None:
+            os.environ.pop("BEAKER_DEFAULT_CONTEXT", None)
+        else:
+            os.environ["BEAKER_DEFAULT_CONTEXT"] = cls._saved
+
+
+class TestBeakerIOPubWelcome(WithoutContext, jupyter_kernel_test.IopubWelcomeTests):
     kernel_name = "beaker_kernel"
     support_iopub_welcome = True
 
 
-class TestBeakerPythonConformance(jupyter_kernel_test.KernelTests):
+class TestBeakerPythonConformance(WithoutContext, jupyter_kernel_test.KernelTests):
     kernel_name = "beaker_kernel"
     language_name = "python"
     file_extension = ".py"

@@ -193,7 +193,12 @@ class AgentRunner:
     # ------------------------------------------------------------ the model
 
     async def _on_set_model(self, request: Request) -> None:
-        content = request.content if isinstance(request.content, dict) else {}
+        content = request.content
+        unknown = sorted(set(content) - {"provider_id", "model_config"})
+        if unknown:
+            raise MessageError(
+                f"set_agent_model takes provider_id and model_config, not {', '.join(unknown)}"
+            )
         provider_id = content.get("provider_id")
         model_config = content.get("model_config")
         if provider_id is not None and not isinstance(provider_id, str):

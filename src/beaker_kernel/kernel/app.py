@@ -35,7 +35,7 @@ from ..lib.config import config
 from ..lib.jupyter_kernel_proxy import JupyterMessage
 from ..lib.registry import ContextRegistry
 from ..lib.subkernel import discover_subkernels
-from ..lib.utils import execution_context, parent_message_context
+from ..lib.utils import execution_context
 from ..settings import env_bool, env_float, env_str
 from .agent_requests import AgentRunner
 from .context_switch import ContextSwitcher
@@ -303,14 +303,15 @@ class BeakerKernelApp(JupyterApp):
             [],
         )
         services = self.services
-        with parent_message_context(JupyterMessage([], b"", parent, {}, {}, {}, [])):
-            hook = getattr(context, "post_execute", None)
-            if callable(hook):
-                with execution_context("post_execute", context.slug):
-                    await hook(message)
-            await services.send_preview(parent)
-            await services.send_kernel_state_info(parent)
-            await services.send_chat_history(parent)
+        # No parent message context: this background work sends no beaker__ copies (they
+        # would arrive after the cell is done, for nobody to show).
+        hook = getattr(context, "post_execute", None)
+        if callable(hook):
+            with execution_context("post_execute", context.slug):
+                await hook(message)
+        await services.send_preview(parent)
+        await services.send_kernel_state_info(parent)
+        await services.send_chat_history(parent)
 
     def _answer_intercepted(self, request: Any, content: dict[str, Any]) -> None:
         self.frontend.publish("status", {"execution_state": "busy"}, request.header)

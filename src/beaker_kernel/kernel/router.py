@@ -23,7 +23,7 @@ from ..errors import BeakerError, MessageError, SubkernelStartError
 from ..interface import Direction, Handler, Message
 from ..wire import STANDARD_SHELL_TYPES, Frames, InvalidSignature, Request, reply_type
 from .frontend import FrontEnd
-from .handlers import HandlerTable
+from .handlers import KERNEL, HandlerTable
 from .interception import Interceptors, encode_message
 from .magics import Magics
 from .notebook_items import NotebookItems
@@ -147,6 +147,19 @@ class Router:
             request = Request.from_frames(channel, frames)
         except MessageError as e:
             frontend.answer_error(channel, frames.idents, header, e.reply_content())
+            return
+        if (
+            not isinstance(request.content, dict)
+            and self._handlers.owner(channel, request.msg_type) == KERNEL
+        ):
+            frontend.answer_error(
+                channel,
+                frames.idents,
+                header,
+                MessageError(
+                    f"{request.msg_type}: the content must be a JSON object"
+                ).reply_content(),
+            )
             return
         quiet = self._handlers.quiet(channel, request.msg_type)
         if not quiet:

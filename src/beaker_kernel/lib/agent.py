@@ -26,11 +26,9 @@ from archytas.tool_utils import AgentRef, LoopControllerRef, ReactContextRef, to
 
 from ..agent.errors import AgentInterruptedError
 from ..errors import AgentError, MessageError, ModelNotConfiguredError
+from .agent_info import FRAMEWORK_TOOLS
 
 log = logging.getLogger("beaker_kernel.agent")
-
-#: Tools of archytas itself that stay whatever the settings (they manage the history).
-FRAMEWORK_TOOLS = frozenset({"retrieve_summarized_messages_of_summary"})
 
 
 class _StopLoop(Exception):
@@ -68,9 +66,7 @@ class BeakerAgent(ReActAgent):  # type: ignore[misc]  # archytas is untyped
     #: The context this agent works for (a :class:`~beaker_kernel.lib.context.BeakerContext`).
     context: Any
 
-    def __init__(
-        self, context: Any = None, tools: list[Any] | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, context: Any = None, tools: list[Any] | None = None, **kwargs: Any) -> None:
         if context is None:
             raise AgentError("An agent needs its context: BeakerAgent(context=..., tools=...)")
         self.context = context
@@ -82,7 +78,11 @@ class BeakerAgent(ReActAgent):  # type: ignore[misc]  # archytas is untyped
         self._stopped_with: str | None = None
         # upstream passed archytas 1's thought_handler; Beaker publishes thoughts itself
         self.thought_handler = kwargs.pop("thought_handler", None)
-        model = self.settings.create_model() if self.settings.configured() else NoModel({})
+        model = (
+            self.settings.create_model()
+            if self.settings.configured()
+            else NoModel({"model_name": "none"})
+        )
         kwargs.setdefault("max_react_steps", self.settings.max_react_steps)
         kwargs.setdefault("verbose", False)
         kwargs.setdefault("spinner", None)
@@ -318,22 +318,3 @@ def resolve_agent_class(value: Any) -> type[Any]:
     if not (isinstance(value, type) and issubclass(value, BeakerAgent)):
         raise AgentError(f"{value!r} is not a subclass of beaker_kernel.lib.agent.BeakerAgent")
     return value
-
-
-def describe_agent_class(context: Any) -> dict[str, Any]:
-    """``get_info()["agent"]`` before the agent exists (the class is imported, not made)."""
-    cls = context.agent_class()
-    tools: dict[str, str] = {}
-    for name in dir(cls):
-        member = inspect.getattr_static(cls, name, None)
-        if getattr(member, "_is_tool", False) and context.tool_enabled(name):
-            tools[name] = inspect.cleandoc(getattr(member, "__doc__", None) or "")
-    for fn in context.subkernel.tools:
-        name = getattr(fn, "_name", getattr(fn, "__name__", ""))
-        if name and context.tool_enabled(name):
-            tools[name] = inspect.cleandoc(getattr(fn, "__doc__", None) or "")
-    return {
-        "name": cls.__name__,
-        "tools": dict(sorted(tools.items())),
-        "agent_prompt": agent_prompt(cls),
-    }

@@ -16,7 +16,6 @@ This is upstream Beaker's context API, so contexts written for it run unmodified
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import logging
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOOL_TOGGLE_PREFIX = "TOOL_ENABLED_"
+_DEFAULT_AGENT = "beaker_kernel.lib.agent:BeakerAgent"
 
 
 class BeakerContext:
@@ -228,15 +228,20 @@ class BeakerContext:
         return True if value is None else value
 
     def disable_tools(self) -> None:
-        """Switch off the tools ``TOOL_ENABLED_<NAME>=false`` names."""
+        """Take the tools ``TOOL_ENABLED_<NAME>=false`` names away from the model."""
         agent = self._agent
         if agent is None:
             return
         disabled = [
             name for name in list(agent.tools) if not self.tool_enabled(name.rsplit(".", 1)[-1])
         ]
-        if disabled:
-            agent.disable(*disabled)
+        if not disabled:
+            return
+        for name in disabled:
+            del agent.tools[name]
+        agent.model.lc_tools = None
+        agent.model.set_tools(agent.tools)
+        agent.update_system_prompt()
 
     async def default_preamble(self) -> str | None:
         return None
@@ -248,7 +253,7 @@ class BeakerContext:
         parts: list[str] = []
         own = getattr(self, "_auto_context", None)
         if own is not None:
-            text = await ensure_async(own(self))
+            text = await ensure_async(own())
             if text:
                 parts.append(str(text))
         if config.send_kernel_state:
@@ -490,20 +495,21 @@ class BeakerContext:
         }
 
     async def _agent_info(self) -> dict[str, Any] | None:
-        """The agent's info, without creating the agent (its class is imported in a
-        thread the first time, so the kernel keeps answering while archytas loads)."""
+        """The agent's info, without creating the agent, and without importing the LLM
+        stack while the agent's module is not imported yet (see :mod:`.agent_info`)."""
         import asyncio
-        import sys
+
+        from .agent_info import describe_imported, describe_without_import
 
         if self._agent is not None:
             info: dict[str, Any] = self._agent.get_info()
             return info
-        if "beaker_kernel.lib.agent" not in sys.modules:
-            await asyncio.to_thread(importlib.import_module, "beaker_kernel.lib.agent")
-        from .agent import describe_agent_class
-
         try:
-            return describe_agent_class(self)
+            static = describe_without_import(self._agent_cls or _DEFAULT_AGENT, self.tool_enabled)
+            if static is not None:
+                return static
+            cls = await asyncio.to_thread(self.agent_class)
+            return describe_imported(cls, self.subkernel.tools, self.tool_enabled)
         except Exception as e:
             log.warning("Cannot describe the agent of context %r: %s", self.slug, e)
             return None

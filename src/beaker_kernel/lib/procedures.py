@@ -67,13 +67,21 @@ def _check_finite(value: Any) -> None:
 
 
 class _LoggedUndefined(jinja2.Undefined):
-    """Renders as an empty string, like upstream Beaker, but says so in the log."""
+    """Empty and false, like upstream Beaker's undefined values, but said so in the log."""
+
+    def _note(self) -> None:
+        log.warning(
+            "A procedure used the undefined variable %r; it rendered as empty",
+            self._undefined_name,
+        )
 
     def __str__(self) -> str:
-        log.warning(
-            "A procedure used the undefined variable %r; it rendered as ''", self._undefined_name
-        )
+        self._note()
         return ""
+
+    def __bool__(self) -> bool:
+        self._note()
+        return False
 
 
 def _environment(folders: list[Path], *, strict: bool) -> jinja2.Environment:
