@@ -167,26 +167,33 @@ def test_state_lists_the_users_variables(
         'answer = 42\ngreeting = "say \\"hi\\"\\n"\nhelper(x) = x\nstruct Point; x::Int; end'
     )
     state = run_procedure(julia, shared, "state")
-    assert state["answer"] == {"type": "Int64", "repr": "42"}
-    assert state["greeting"] == {"type": "String", "repr": '"say \\"hi\\"\\n"'}
-    assert state["cities"]["type"].startswith("NamedTuple{(:city, :country, :population, :area)")
-    assert len(state["cities"]["repr"]) == 200  # repr_limit's default
-    # functions, types, modules (the kernel's own included) and `ans` are not the user's data
-    for name in ("helper", "Point", "BeakerJuliaKernel", "ans", "Base", "Main"):
-        assert name not in state
+    variables = state["variables"]
+    assert variables["answer"] == {"type": "Int64", "value": "42", "size": "1", "truncated": False}
+    assert variables["greeting"]["value"] == '"say \\"hi\\"\\n"'
+    assert variables["cities"]["type"].startswith(
+        "NamedTuple{(:city, :country, :population, :area)"
+    )
+    assert len(variables["cities"]["value"]) == 200  # repr_limit's default
+    assert variables["cities"]["truncated"] is True
+    assert "helper" in state["functions"]
+    assert "Point" in state["classes"]
+    # the kernel's own module, Base, Main and `ans` are not the user's
+    for name in ("BeakerJuliaKernel", "ans", "Base", "Main"):
+        assert all(name not in section for section in state.values())
     julia.run_ok(
         "struct Unshowable end\n"
         'Base.show(io::IO, ::Unshowable) = error("cannot show")\n'
         "broken = Unshowable()\n"
         "big_vector = collect(1:10_000_000);"
     )
-    state = run_procedure(julia, shared, "state")
-    assert state["broken"] == {"type": "Unshowable", "repr": "<repr failed: cannot show>"}
+    variables = run_procedure(julia, shared, "state")["variables"]
+    assert variables["broken"]["value"] == "<repr failed: cannot show>"
     # a large collection is shown elided, not built in full and then cut
-    assert state["big_vector"]["repr"].startswith("[1, 2, 3")
-    assert "10000000]" in state["big_vector"]["repr"]
+    assert variables["big_vector"]["value"].startswith("[1, 2, 3")
+    assert "10000000]" in variables["big_vector"]["value"]
+    assert variables["big_vector"]["size"] == "10000000"
     limited = run_procedure(julia, shared, "state", repr_limit=5)
-    assert limited["greeting"]["repr"] == '"say '
+    assert limited["variables"]["greeting"]["value"] == '"say '
 
 
 def test_procedures_leave_no_names_behind(

@@ -39,17 +39,18 @@ def beaker_julia(julia_kernelspec_dir: object) -> Iterator[BeakerClient]:
 
 def test_default_context_reports_julia_variables(beaker_julia: BeakerClient) -> None:
     client = beaker_julia
-    info = client.request("context_info_request")
-    assert info.content["language"]["slug"] == "julia"
+    info = client.request("context_info_request").one("context_info_response")
+    assert info["language"] == {"slug": "julia", "subkernel": "beaker-julia-docker"}
+    assert info["info"]["language"] == "Julia"
     cell = client.run("answer = 6 * 7")
     assert cell.content["status"] == "ok"
-    state = client.wait_for_iopub(
+    shown = client.wait_for_iopub(
         "kernel_state_info", parent_id=cell.reply["parent_header"]["msg_id"]
-    )["content"]["variables"]
-    assert state["answer"] == {"type": "Int64", "repr": "42"}
-    returned = client.request("get_kernel_state_request").content
+    )["content"]["x-application/beaker-subkernel-state"]["application/json"]
+    assert shown["variables"]["answer"]["label"] == "answer (Int64[1]): 42"
+    returned = client.request("get_subkernel_state_request").content
     assert returned["status"] == "ok"
-    assert returned["return"]["answer"] == state["answer"]
+    assert returned["return"]["variables"]["answer"]["value"] == "42"
 
 
 def test_dataset_context_in_julia(beaker_julia: BeakerClient) -> None:
@@ -58,7 +59,7 @@ def test_dataset_context_in_julia(beaker_julia: BeakerClient) -> None:
     assert written.content["status"] == "ok"
     setup = client.setup_context("dataset", "julia", {"path": CSV_PATH, "variable": "cities"})
     assert setup.content["status"] == "ok", setup.content
-    assert setup.content["language"]["slug"] == "julia"
+    assert setup.info["language"] == "Julia"
 
     described = client.request("describe_dataset_request").content
     assert described["status"] == "ok", described
@@ -88,8 +89,9 @@ def test_dataset_context_in_julia(beaker_julia: BeakerClient) -> None:
 
     cell = client.run("1")
     preview_msg = client.wait_for_iopub("preview", parent_id=cell.reply["parent_header"]["msg_id"])
-    assert preview_msg["content"]["total_rows"] == 4
-    assert preview_msg["content"]["rows"][0][0] == "Lagos"
+    shown = preview_msg["content"]["dataset"]["cities"]["application/json"]
+    assert shown["total_rows"] == 4
+    assert shown["rows"][0][0] == "Lagos"
 
 
 class TestBeakerWithJuliaSubkernel(conformance.TestOfflineJuliaKernel):
@@ -99,5 +101,8 @@ class TestBeakerWithJuliaSubkernel(conformance.TestOfflineJuliaKernel):
 
     @classmethod
     def setUpClass(cls) -> None:
-        with mock.patch.dict(os.environ, {"BEAKER_SUBKERNEL": "julia"}):
+        # no context: Beaker must be indistinguishable from its subkernel
+        with mock.patch.dict(
+            os.environ, {"BEAKER_SUBKERNEL": "julia", "BEAKER_DEFAULT_CONTEXT": "none"}
+        ):
             super().setUpClass()
