@@ -57,10 +57,6 @@ CONTAINER_PORTS = {
     "hb_port": 50055,
 }
 
-#: Driver option that leaves the bridge of the kernels' internal network without an address:
-#: a kernel could otherwise reach every service of the Docker host listening on all interfaces.
-NO_BRIDGE_ADDRESS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
-
 #: Container states in which the kernel process still exists.
 _LIVE_STATES = frozenset({"created", "running", "restarting", "paused"})
 
@@ -94,9 +90,9 @@ class DockerProvisioner(KernelProvisionerBase):
     network_access = Enum(
         ["internal", "outbound"],
         help="What kernels reach over the network. internal: the service and each other only, "
-        "on `network` (no route out, not even to the Docker host). outbound: also the host, its "
-        "network and the internet, through `outbound_network`. "
-        "Environment: BEAKER_KERNEL_NETWORK_ACCESS.",
+        "on `network` (no route out; compose.yaml's network also keeps them from the Docker "
+        "host). outbound: also the host, its network and the internet, through "
+        "`outbound_network`. Environment: BEAKER_KERNEL_NETWORK_ACCESS.",
     ).tag(config=True)
 
     @default("network_access")
@@ -324,7 +320,13 @@ class DockerProvisioner(KernelProvisionerBase):
         return buffer.getvalue()
 
     def _ensure_network(self, client: Any, name: str, *, internal: bool) -> Any:
-        """The network ``name``, created when missing (blocking)."""
+        """The network ``name``, created when missing (blocking).
+
+        An internal network made here keeps its bridge address on the host, because a service
+        running on the host itself reaches its kernels through it (and kernels can then reach
+        the host's services). compose.yaml creates the network without one instead: there the
+        service is a container on it.
+        """
         import docker.errors
 
         try:
@@ -338,7 +340,6 @@ class DockerProvisioner(KernelProvisionerBase):
                 name,
                 driver="bridge",
                 internal=internal,
-                options=NO_BRIDGE_ADDRESS if internal else None,
                 labels={LABEL_INSTANCE: self.instance},
             )
         except docker.errors.APIError as e:
