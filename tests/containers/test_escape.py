@@ -10,12 +10,14 @@ over to the real module, so nothing visibly breaks when it is imported.
 
 from __future__ import annotations
 
+import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from .conftest import HEALTH_INTERVAL, Deployment, KernelSocket, docker
+from .conftest import HEALTH_INTERVAL, Deployment, KernelSocket, docker, docker_socket_gid
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -185,3 +187,48 @@ def test_service_container_runs_nothing_as_root_and_imports_from_no_writable_fol
     # the Beaker kernelspec starts Python in safe-path mode
     spec = deployment.http("GET", "/api/kernelspecs/beaker_kernel").json()
     assert spec["spec"]["argv"][1] == "-P", spec["spec"]["argv"]
+
+
+def test_entry_point_says_which_socket_group_is_missing_and_drops_root() -> None:
+    """Without the socket's group the service stops with the number to set; as root it drops it."""
+    gid = docker_socket_gid()
+    socket_mount = (
+        "--volume",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "--network",
+        "none",
+        # its start removes the containers of this instance (none)
+        "--env",
+        f"BEAKER_DOCKER_INSTANCE=beaker-test-{uuid.uuid4().hex[:8]}",
+    )
+    result = subprocess.run(
+        ["docker", "run", "--rm", *socket_mount, "beaker-service:latest", "id", "-u"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"set BEAKER_DOCKER_GID={gid} for docker compose" in result.stderr
+    assert result.stdout == ""
+
+    with_group = docker(
+        "run", "--rm", *socket_mount, "--group-add", gid, "beaker-service:latest", "id", "-u"
+    )
+    assert with_group.splitlines()[-1] == "1000"
+
+    # Started as root (docker run --user 0), it adds the group and drops to beaker first.
+    as_root = docker(
+        "run",
+        "--rm",
+        *socket_mount,
+        "--user",
+        "0",
+        "beaker-service:latest",
+        "sh",
+        "-c",
+        "echo $(id -u) $(id -G)",
+    )
+    uid, *groups = as_root.splitlines()[-1].split()
+    assert uid == "1000"
+    assert gid in groups
