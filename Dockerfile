@@ -51,8 +51,10 @@ COPY <<'JSON' /etc/jupyter/jupyter_server_config.json
 }
 JSON
 
-# Started as root only to find the group of the mounted Docker socket (it differs between hosts), then runs
-# everything as `beaker` in that group. Kernel containers an earlier run left behind are removed first.
+# The entry point runs as `beaker`, which reaches the mounted Docker socket through the socket's group,
+# added to the container by compose.yaml (group_add: BEAKER_DOCKER_GID) or `docker run --group-add <gid>`.
+# Started as root instead (docker run --user 0), it only adds that group and drops to `beaker`; it never
+# runs Python as root. Kernel containers an earlier run left behind are removed first.
 COPY --chmod=0755 <<'SH' /usr/local/bin/beaker-service-entrypoint
 #!/bin/sh
 set -eu
@@ -62,25 +64,49 @@ if [ "$(id -u)" = 0 ]; then
     if [ -S "$socket" ]; then groups="1000,$(stat -c %g "$socket")"; fi
     exec setpriv --reuid=1000 --regid=1000 --groups="$groups" --inh-caps=-all --no-new-privs -- "$0" "$@"
 fi
-if [ -S "$socket" ]; then
-    python3 -m beaker_kernel.provisioning remove-orphans
-else
+if [ ! -S "$socket" ]; then
     echo "[beaker] $socket is not mounted: container kernels cannot start" >&2
+elif [ ! -r "$socket" ] || [ ! -w "$socket" ]; then
+    gid=$(stat -c %g "$socket")
+    echo "[beaker] $socket belongs to group $gid, which user $(id -un) of this container is not in:" \
+         "set BEAKER_DOCKER_GID=$gid for docker compose (or docker run --group-add $gid)" >&2
+    exit 1
+else
+    python3 -m beaker_kernel.provisioning remove-orphans
 fi
 exec "$@"
 SH
 
+# The health check runs as `beaker` and runs no Python: one HTTP request over bash's /dev/tcp.
+COPY --chmod=0755 <<'SH' /usr/local/bin/beaker-healthcheck
+#!/bin/bash
+# Exit 0 when GET /health on the service's port answers 200.
+exec 3<>"/dev/tcp/127.0.0.1/${BEAKER_PORT:-8888}" || exit 1
+printf 'GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+IFS= read -r -t 4 status <&3 || exit 1
+case "$status" in
+    "HTTP/1."?" 200 "*) exit 0 ;;
+esac
+echo "GET /health: $status" >&2
+exit 1
+SH
+
+# No Python process here ever imports from a folder kernels can write: PYTHONSAFEPATH keeps the working
+# directory and script folders off sys.path, the working directory /opt/beaker belongs to root, and the
+# Beaker kernelspec starts `python -P` (Jupyter runs kernels of a notebook in the notebook's folder, which
+# is in the shared workspace).
 ENV PATH=/opt/beaker/bin:$PATH \
     HOME=/home/beaker \
     PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONSAFEPATH=1 \
     BEAKER_IP=0.0.0.0 \
     BEAKER_PORT=8888 \
     BEAKER_DOCKER_NETWORK=beaker-kernels \
     BEAKER_WORKSPACE_VOLUME=beaker-workspace \
     BEAKER_CONTEXT_PATH=/opt/beaker/contexts
-WORKDIR /home/beaker/work
+WORKDIR /opt/beaker
+USER beaker
 EXPOSE 8888
-HEALTHCHECK --interval=10s --timeout=5s --start-period=10s \
-    CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8888/health', timeout=4)"
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s CMD ["/usr/local/bin/beaker-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/beaker-service-entrypoint"]
 CMD ["beaker", "serve"]

@@ -18,7 +18,8 @@ def test_kernelspec_is_installed_with_the_package() -> None:
     specs = json.loads(out)["kernelspecs"]
     assert "beaker_kernel" in specs
     spec = specs["beaker_kernel"]["spec"]
-    assert spec["argv"][1:3] == ["-m", "beaker_kernel.kernel"]
+    # -P: nothing is imported from the working directory (a notebook's folder)
+    assert spec["argv"][1:4] == ["-P", "-m", "beaker_kernel.kernel"]
     assert spec["interrupt_mode"] == "message"
     assert spec["metadata"]["beaker_kernel"] is True
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == (

@@ -12,10 +12,11 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,16 @@ def container_of(kernel_id: str) -> dict[str, Any]:
     return details
 
 
+#: Seconds between two runs of the service's health check in test deployments.
+HEALTH_INTERVAL = 2
+
+#: Where the test deployment mounts the scripted model and its script (see test_agent.py).
+TEST_DIR_IN_SERVICE = "/opt/beaker-test"
+
+
 @dataclass
 class Deployment(ServiceClient):
-    """One ``docker compose`` project of compose.yaml."""
+    """One ``docker compose`` project of compose.yaml (plus the test's override file)."""
 
     http_timeout = 120
     kernels_timeout = 60
@@ -109,6 +117,8 @@ class Deployment(ServiceClient):
     env: dict[str, str]
     url: str
     token: str
+    #: The compose override of this deployment and the folder mounted at TEST_DIR_IN_SERVICE.
+    test_dir: Path = field(default_factory=Path)
 
     @property
     def instance(self) -> str:
@@ -124,6 +134,8 @@ class Deployment(ServiceClient):
             "compose",
             "-f",
             str(REPO / "compose.yaml"),
+            "-f",
+            str(self.test_dir / "compose.override.json"),
             "-p",
             self.project,
             *args,
@@ -136,6 +148,18 @@ class Deployment(ServiceClient):
 
     def logs(self) -> str:
         return self.compose("logs", "--no-color", "beaker")
+
+    def health(self) -> str:
+        """Docker's health status of the service container (``healthy``, ``unhealthy``, ...)."""
+        return docker(
+            "inspect", "--format", "{{.State.Health.Status}}", self.service_container()
+        ).strip()
+
+    def health_log(self) -> list[dict[str, Any]]:
+        """The last runs of the service's health check, oldest first."""
+        out = docker("inspect", "--format", "{{json .State.Health.Log}}", self.service_container())
+        log: list[dict[str, Any]] = json.loads(out) or []
+        return log
 
     def up(self) -> None:
         self.compose("up", "-d", "--no-build")
@@ -192,12 +216,55 @@ def _require_docker() -> None:
         pytest.fail(f"images missing: {', '.join(missing)}; build them with scripts/build-images")
 
 
-def new_deployment() -> Deployment:
+def _test_dir(suffix: str) -> Path:
+    """A folder the service's user (uid 1000) can read, with the scripted model and an override.
+
+    The override runs the health check every HEALTH_INTERVAL seconds and mounts the folder
+    read-only at TEST_DIR_IN_SERVICE, on the Beaker kernels' PYTHONPATH.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"beaker-test-{suffix}-"))
+    folder.chmod(0o755)
+    model = folder / "scripted_model.py"
+    shutil.copyfile(REPO / "tests" / "agent" / "scripted_model.py", model)
+    script = folder / "script.json"
+    script.write_text("[]")
+    for path in (model, script):
+        path.chmod(0o644)
+    override = {
+        "services": {
+            "beaker": {
+                "healthcheck": {
+                    "interval": f"{HEALTH_INTERVAL}s",
+                    "start_period": "5s",
+                    "start_interval": "1s",
+                },
+                "environment": {
+                    "PYTHONPATH": TEST_DIR_IN_SERVICE,
+                    "BEAKER_TEST_MODEL_SCRIPT": f"{TEST_DIR_IN_SERVICE}/script.json",
+                    "BEAKER_TEST_MODEL_LOG": "/tmp/beaker-test-model.log",
+                },
+                "volumes": [f"{folder}:{TEST_DIR_IN_SERVICE}:ro"],
+            }
+        }
+    }
+    (folder / "compose.override.json").write_text(json.dumps(override, indent=1))
+    return folder
+
+
+def docker_socket_gid() -> str:
+    """The group owning this engine's socket, which the service container is given."""
+    return str(os.stat("/var/run/docker.sock").st_gid)
+
+
+def new_deployment(extra_env: dict[str, str] | None = None) -> Deployment:
     suffix = uuid.uuid4().hex[:8]
     port = free_port()
     token = uuid.uuid4().hex
     env = {
         "JUPYTER_TOKEN": token,
+        "BEAKER_DOCKER_GID": docker_socket_gid(),
+        # The agent's model is the scripted one (tests/agent/scripted_model.py).
+        "LLM_PROVIDER_IMPORT_PATH": "scripted_model:ScriptedModel",
         "BEAKER_HOST_PORT": str(port),
         "BEAKER_DOCKER_NETWORK": f"beaker-test-kernels-{suffix}",
         "BEAKER_WORKSPACE_VOLUME": f"beaker-test-workspace-{suffix}",
@@ -207,8 +274,23 @@ def new_deployment() -> Deployment:
         "BEAKER_KERNEL_MEMORY": "1g",
         "BEAKER_KERNEL_CPUS": "1.5",
         "BEAKER_KERNEL_PIDS": "200",
+        **(extra_env or {}),
     }
-    return Deployment(f"beaker-test-{suffix}", env, f"http://127.0.0.1:{port}", token)
+    return Deployment(
+        f"beaker-test-{suffix}", env, f"http://127.0.0.1:{port}", token, _test_dir(suffix)
+    )
+
+
+def remove_deployment(deployment: Deployment) -> None:
+    """``down --volumes``; then no container of its instance may be left."""
+    try:
+        deployment.compose("down", "--volumes", "--timeout", "60")
+    finally:
+        left = labelled_containers(deployment.instance)
+        for name in left:
+            docker("rm", "-f", name, check=False)
+        shutil.rmtree(deployment.test_dir, ignore_errors=True)
+    assert left == [], f"kernel containers left after the service stopped: {left}"
 
 
 @pytest.fixture(scope="session")
@@ -225,13 +307,7 @@ def deployment() -> Iterator[Deployment]:
         yield deployment
     finally:
         _current.remove(deployment)
-        try:
-            deployment.compose("down", "--volumes", "--timeout", "60")
-        finally:
-            left = labelled_containers(deployment.instance)
-            for name in left:
-                docker("rm", "-f", name, check=False)
-        assert left == [], f"kernel containers left after the service stopped: {left}"
+        remove_deployment(deployment)
 
 
 @pytest.fixture(scope="session")

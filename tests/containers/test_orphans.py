@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import _require_docker, container_of, labelled_containers, new_deployment
+from .conftest import (
+    _require_docker,
+    container_of,
+    labelled_containers,
+    new_deployment,
+    remove_deployment,
+)
 from .test_matrix import setup_context
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -33,5 +39,4 @@ def test_service_start_removes_containers_of_a_killed_service() -> None:
         assert "Removed 1 kernel container(s)" in deployment.logs()
         assert deployment.kernels() == []
     finally:
-        deployment.compose("down", "--volumes", "--timeout", "60")
-    assert labelled_containers(deployment.instance) == []
+        remove_deployment(deployment)

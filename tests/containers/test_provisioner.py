@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -46,6 +47,7 @@ def instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         for container in labelled_containers(name):
             docker("rm", "-f", container, check=False)
         docker("network", "rm", name, check=False)
+        docker("network", "rm", f"{name}-outbound", check=False)
         docker("volume", "rm", name, check=False)
 
 
@@ -153,6 +155,50 @@ async def test_interrupt_restart_and_shutdown(
     assert await km.provisioner.wait() == 137  # type: ignore[union-attr]
     assert not await km.is_alive()
     await km.shutdown_kernel(now=True)
+    assert labelled_containers(instance) == []
+
+
+async def test_outbound_network_access(instance: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BEAKER_KERNEL_NETWORK_ACCESS=outbound: the container joins a network with a route out too."""
+    monkeypatch.setenv("BEAKER_KERNEL_NETWORK_ACCESS", "outbound")
+    outbound = f"{instance}-outbound"
+    server = socket.create_server(("0.0.0.0", 0))
+    port = server.getsockname()[1]
+    km = kernel_manager("python3-docker")
+    await km.start_kernel()
+    client = km.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        details = container_of(km.kernel_id)
+        assert sorted(details["NetworkSettings"]["Networks"]) == sorted([instance, outbound])
+        # the kernel manager still connects through the internal network
+        address = details["NetworkSettings"]["Networks"][instance]["IPAddress"]
+        assert km.get_connection_info()["ip"] == address
+        network = json.loads(docker("network", "inspect", outbound))[0]
+        assert network["Internal"] is False
+        gateway = network["IPAM"]["Config"][0]["Gateway"]
+        # a port of this machine, reached from the kernel through the outbound network
+        reply, stdout = await run(
+            client,
+            f"import socket; socket.create_connection(({gateway!r}, {port}), timeout=5).close(); "
+            "print('connected')",
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert stdout.strip() == "connected"
+    finally:
+        server.close()
+        client.stop_channels()
+        await km.shutdown_kernel(now=True)
+
+
+async def test_unknown_network_access_is_a_clear_error(
+    instance: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BEAKER_KERNEL_NETWORK_ACCESS", "everywhere")
+    km = kernel_manager("python3-docker")
+    with pytest.raises(ContainerStartError, match="must be internal or outbound, not 'everywhere'"):
+        await km.start_kernel()
     assert labelled_containers(instance) == []
 
 

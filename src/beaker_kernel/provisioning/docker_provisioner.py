@@ -10,7 +10,8 @@ Life of a kernel container (every Docker call runs in a worker thread, never on 
   non-root user and the shared workspace volume; copies the connection file in (so no host
   path needs to be shared with the engine), starts it, and returns the connection info with
   the container's address on that network. The kernel listens on fixed ports inside its own
-  network namespace.
+  network namespace. With ``network_access = "outbound"`` the container also joins
+  ``outbound_network``, an ordinary bridge network, which gives it a route out.
 * Interrupts and signals go through ``docker kill --signal``; the container runs an init
   process that passes them on to the kernel.
 * :meth:`~DockerProvisioner.cleanup` removes the container, after a shutdown and before a
@@ -37,7 +38,7 @@ from typing import Any, cast
 
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
-from traitlets import Float, Int, List, Unicode, default, validate
+from traitlets import Enum, Float, Int, List, Unicode, default, validate
 
 from ..environment import is_secret
 from .docker_client import LABEL_INSTANCE, LABEL_KERNEL_ID, default_instance, docker_client
@@ -85,6 +86,32 @@ class DockerProvisioner(KernelProvisionerBase):
     @default("network")
     def _default_network(self) -> str:
         return _env("BEAKER_DOCKER_NETWORK", "beaker-kernels")
+
+    network_access = Enum(
+        ["internal", "outbound"],
+        help="What kernels reach over the network. internal: the service and each other only, "
+        "on `network` (no route out; compose.yaml's network also keeps them from the Docker "
+        "host). outbound: also the host, its network and the internet, through "
+        "`outbound_network`. Environment: BEAKER_KERNEL_NETWORK_ACCESS.",
+    ).tag(config=True)
+
+    @default("network_access")
+    def _default_network_access(self) -> str:
+        value = _env("BEAKER_KERNEL_NETWORK_ACCESS", "internal")
+        if value not in ("internal", "outbound"):
+            raise ValueError(
+                f"BEAKER_KERNEL_NETWORK_ACCESS must be internal or outbound, not {value!r}"
+            )
+        return value
+
+    outbound_network = Unicode(
+        help="The bridge network (with a route out) kernel containers also join when "
+        "network_access is outbound. Created when missing. Default: `network` + '-outbound'.",
+    ).tag(config=True)
+
+    @default("outbound_network")
+    def _default_outbound_network(self) -> str:
+        return f"{self.network}-outbound"
 
     workspace_volume = Unicode(
         help="Named Docker volume mounted read-write at workspace_path in every kernel "
@@ -211,6 +238,10 @@ class DockerProvisioner(KernelProvisionerBase):
                 "metadata.kernel_provisioner.config.image",
                 image="",
             )
+        try:
+            self.log.debug("Kernel network access: %s", self.network_access)
+        except ValueError as e:
+            raise ContainerStartError(str(e), image=self.image) from e
         km = self.parent
         extra_arguments: list[str] = kwargs.pop("extra_arguments", None) or []
         kwargs = await super().pre_launch(**kwargs)
@@ -288,24 +319,34 @@ class DockerProvisioner(KernelProvisionerBase):
             tar.addfile(entry, io.BytesIO(data))
         return buffer.getvalue()
 
-    def _ensure_network(self, client: Any) -> None:
+    def _ensure_network(self, client: Any, name: str, *, internal: bool) -> Any:
+        """The network ``name``, created when missing (blocking).
+
+        An internal network made here keeps its bridge address on the host, because a service
+        running on the host itself reaches its kernels through it (and kernels can then reach
+        the host's services). compose.yaml creates the network without one instead: there the
+        service is a container on it.
+        """
         import docker.errors
 
         try:
-            client.networks.get(self.network)
+            return client.networks.get(name)
         except docker.errors.NotFound:
-            self.log.info("Creating the internal Docker network %s for kernels", self.network)
-            try:
-                client.networks.create(
-                    self.network,
-                    driver="bridge",
-                    internal=True,
-                    labels={LABEL_INSTANCE: self.instance},
-                )
-            except docker.errors.APIError as e:
-                # Another kernel starting at the same time may have created it.
-                if e.status_code != 409:
-                    raise
+            pass
+        kind = "internal" if internal else "outbound"
+        self.log.info("Creating the %s Docker network %s for kernels", kind, name)
+        try:
+            return client.networks.create(
+                name,
+                driver="bridge",
+                internal=internal,
+                labels={LABEL_INSTANCE: self.instance},
+            )
+        except docker.errors.APIError as e:
+            # Another kernel starting at the same time may have created it.
+            if e.status_code != 409:
+                raise
+        return client.networks.get(name)
 
     def _start_container(self, cmd: list[str]) -> tuple[str, str]:
         """Create, fill and start the container (blocking); returns its id and address."""
@@ -313,7 +354,10 @@ class DockerProvisioner(KernelProvisionerBase):
         from docker.types import Mount
 
         client = self._docker()
-        self._ensure_network(client)
+        self._ensure_network(client, self.network, internal=True)
+        outbound = None
+        if self.network_access == "outbound":
+            outbound = self._ensure_network(client, self.outbound_network, internal=False)
         mounts = []
         if self.workspace_volume:
             mounts.append(
@@ -354,6 +398,8 @@ class DockerProvisioner(KernelProvisionerBase):
                 image=self.image,
             ) from e
         try:
+            if outbound is not None:
+                outbound.connect(container)
             container.put_archive(os.path.dirname(CONNECTION_DIR), self._connection_archive())
             container.start()
             return container.id, self._wait_for_address(container)
