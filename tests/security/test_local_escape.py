@@ -90,7 +90,7 @@ def test_beaker_kernel_imports_nothing_from_the_notebook_folder(
             {"context": "default", "language": "python3", "context_info": {}},
         )
         assert reply["content"]["status"] == "ok", reply["content"]
-        reply, _ = ws.request("get_kernel_state_request")
+        reply, _ = ws.request("get_subkernel_state_request")
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         ws.close()
