@@ -301,10 +301,7 @@ LANGUAGES = [
 ]
 
 
-@pytest.fixture(scope="module", params=LANGUAGES)
-def kernel(request: pytest.FixtureRequest) -> Iterator[Subkernel]:
-    """One kernel per language, shared by the tests of a module."""
-    language: Language = request.param
+def _running(language: Language, request: pytest.FixtureRequest) -> Iterator[Subkernel]:
     spec_dirs = None
     if language is JULIA:
         root: Path = request.getfixturevalue("julia_kernelspec_dir")
@@ -314,6 +311,30 @@ def kernel(request: pytest.FixtureRequest) -> Iterator[Subkernel]:
         yield started
     finally:
         _stop(started)
+
+
+@pytest.fixture(scope="module", params=LANGUAGES)
+def kernel(request: pytest.FixtureRequest) -> Iterator[Subkernel]:
+    """One kernel per language, shared by the tests of a module."""
+    yield from _running(request.param, request)
+
+
+@pytest.fixture(scope="module")
+def python(request: pytest.FixtureRequest) -> Iterator[Subkernel]:
+    """An ipykernel shared by the tests of a module."""
+    yield from _running(PYTHON, request)
+
+
+@pytest.fixture(scope="module")
+def r(request: pytest.FixtureRequest) -> Iterator[Subkernel]:
+    """An IRkernel shared by the tests of a module."""
+    yield from _running(R, request)
+
+
+@pytest.fixture(scope="module")
+def julia(request: pytest.FixtureRequest) -> Iterator[Subkernel]:
+    """The offline Julia kernel in its container, shared by the tests of a module."""
+    yield from _running(JULIA, request)
 
 
 @pytest.fixture
