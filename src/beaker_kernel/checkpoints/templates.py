@@ -10,6 +10,7 @@ one string.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -155,7 +156,21 @@ def environment(language: str) -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters["literal"] = _LITERALS[language]
+    if language == "julia":
+        env.globals["module"] = _julia_module_name()
     return env
+
+
+def _julia_module_name() -> str:
+    """The name of the module of Main that holds the Julia checkpoint functions.
+
+    It is defined once per session; a name that changes with its code means a subkernel
+    that outlives an upgrade of Beaker gets the new code, not the old module.
+    """
+    digest = hashlib.sha256()
+    for part in ("_module.jinja", "_json.jinja"):
+        digest.update((TEMPLATES / "julia" / part).read_bytes())
+    return f"__beaker_checkpoints_{digest.hexdigest()[:12]}"
 
 
 def render(language: str, name: str, /, **variables: Any) -> str:
