@@ -44,6 +44,8 @@ async def test_modules_are_imported_again_not_saved(py: Subkernel, store: Checkp
 async def test_functions_and_classes_of_the_session_are_saved_with_dill(
     py: Subkernel, store: CheckpointStore
 ) -> None:
+    has_dill = py.run("import importlib.util as _u\nprint(_u.find_spec('dill') is not None)")
+    assert has_dill == "True\n", "dill (a test dependency) is not installed for the kernel"
     py.run(
         "def bump(x):\n    return x + 1\n"
         "class Point:\n    def __init__(self, x):\n        self.x = x\n"
