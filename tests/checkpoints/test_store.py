@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
+
 import pytest
 
 from beaker_kernel.checkpoints import (
@@ -240,3 +244,48 @@ async def test_a_directory_other_users_can_enter_is_refused(fresh: Subkernel, sc
     assert raised.value.message.startswith(f"Saving checkpoint {FIRST_INDEX} failed in the")
     assert store.indexes == []
     assert fresh.files(scratch) == []
+
+
+SLOW = {
+    # A variable that takes 30 s to save, so that the save can be interrupted halfway.
+    "python3": (
+        "class Slow:\n"
+        "    def __reduce__(self):\n"
+        "        import time\n"
+        "        time.sleep(30)\n"
+        "        return (int, ())\n"
+        "slow = Slow()"
+    ),
+    "rlang": 'makeActiveBinding("slow", function() { Sys.sleep(30); 1 }, globalenv())',
+    "julia": (
+        "import Serialization\n"
+        "struct Slow end\n"
+        "Serialization.serialize(s::Serialization.AbstractSerializer, ::Slow) = sleep(30)\n"
+        "slow = Slow()"
+    ),
+}
+
+
+async def test_an_interrupted_checkpoint_leaves_no_files(fresh: Subkernel, scratch: str) -> None:
+    lit = fresh.language.literal
+    store = store_for(fresh, scratch)
+    fresh.set(aardvark=lit(1))  # saved before `slow`: the folder has a file when interrupted
+    first = await store.add()
+    fresh.run(SLOW[fresh.language.slug])
+    started = time.monotonic()
+    saving = asyncio.create_task(store.add())
+    await asyncio.sleep(3)  # the kernel is busy with the save: it cannot be asked how far
+    # What KernelManager.interrupt_kernel does for interrupt_mode "signal" (all three).
+    assert fresh.manager.provisioner is not None
+    await fresh.manager.provisioner.send_signal(signal.SIGINT)
+
+    with pytest.raises(CheckpointFailedError) as raised:
+        await saving
+
+    assert time.monotonic() - started < 25
+    assert raised.value.message.startswith(f"Saving checkpoint {first.index + 1} failed")
+    assert store.indexes == [first.index]
+    assert folders(fresh, scratch) == {str(first.index)}
+    fresh.reset()
+    assert (await store.add()).index == first.index + 2
+    await store.discard_all()

@@ -119,11 +119,14 @@ def _strings(value: Any) -> list[str]:
 
 
 def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    raise AssertionError
+    if n < 1024:
+        return f"{n} bytes"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
 
 
 class CheckpointStore:
@@ -218,19 +221,14 @@ class CheckpointStore:
         async with self._lock:
             index = self._next_index
             self._next_index += 1
-            try:
-                report = await self._run(
-                    "save",
-                    f"Saving checkpoint {index}",
-                    directory=self._directory,
-                    index=index,
-                    max_bytes=self.max_bytes,
-                )
-            except CheckpointFailedError:
-                # An interrupted save can leave part of its folder behind.
-                if self._directory is not None:
-                    await self._drop_folders([self._folder(index)], reason="a failed save")
-                raise
+            # A save that fails or is interrupted removes its own folder.
+            report = await self._run(
+                "save",
+                f"Saving checkpoint {index}",
+                directory=self._directory,
+                index=index,
+                max_bytes=self.max_bytes,
+            )
             try:
                 checkpoint = self._checkpoint_from(index, report)
             except (TypeError, KeyError, ValueError) as e:
@@ -242,12 +240,6 @@ class CheckpointStore:
             if excess:
                 await self._forget(excess, reason=f"the limit of {self.max_count} checkpoints")
             return checkpoint
-
-    def _folder(self, index: int) -> str:
-        # Only used for cleaning up; the subkernel joins paths itself when saving.
-        assert self._directory is not None
-        separator = "\\" if "\\" in self._directory and "/" not in self._directory else "/"
-        return f"{self._directory.rstrip(separator)}{separator}{index}"
 
     def _checkpoint_from(self, index: int, report: Any) -> Checkpoint:
         if not isinstance(report, dict):
@@ -322,9 +314,6 @@ class CheckpointStore:
 
     async def _forget(self, indexes: list[int], *, reason: str) -> None:
         folders = [self._checkpoints.pop(i).folder for i in indexes]
-        await self._drop_folders(folders, reason=reason)
-
-    async def _drop_folders(self, folders: list[str], *, reason: str) -> None:
         # The record is gone already; files left behind by a failure here are removed
         # with the whole directory by discard_all (or cleanup_local).
         try:
