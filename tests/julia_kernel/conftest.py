@@ -102,6 +102,8 @@ def julia_kernelspec_dir(
         "display_name": "Julia (Beaker offline image, test)",
         "language": "julia",
         "interrupt_mode": "signal",
+        # the kernel runs in a container: it does not see this machine's files
+        "metadata": {"beaker": {"local_files": False}},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     yield root

@@ -26,18 +26,20 @@ from typing import Any, cast
 
 import zmq.asyncio
 from jupyter_core.application import JupyterApp
-from traitlets import Bool, Dict, Float, Unicode, default
+from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from .. import __version__
 from ..agent.settings import AgentSettings
+from ..checkpoints import DEFAULT_MAX_BYTES, DEFAULT_MAX_COUNT
 from ..errors import BeakerError, SubkernelDiedError
 from ..lib.config import config
 from ..lib.jupyter_kernel_proxy import JupyterMessage
 from ..lib.registry import ContextRegistry
 from ..lib.subkernel import discover_subkernels
 from ..lib.utils import execution_context
-from ..settings import env_bool, env_float, env_str
+from ..settings import env_bool, env_float, env_int, env_str
 from .agent_requests import AgentRunner
+from .checkpointing import Checkpoints
 from .context_switch import ContextSwitcher
 from .executor import InternalExecutor
 from .frontend import FrontEnd
@@ -182,6 +184,34 @@ class BeakerKernelApp(JupyterApp):
     def _default_restart_on_crash(self) -> bool:
         return env_bool("BEAKER_RESTART_ON_CRASH", True)
 
+    enable_checkpoints = Bool(
+        help="Save the user's variables before each piece of code the agent runs, so that "
+        "front ends can roll it back (actions add_checkpoint and rollback). "
+        "Environment: ENABLE_CHECKPOINTS (true/false).",
+    ).tag(config=True)
+
+    @default("enable_checkpoints")
+    def _default_enable_checkpoints(self) -> bool:
+        return env_bool("ENABLE_CHECKPOINTS", True)
+
+    checkpoint_max_bytes = Int(
+        help="Largest checkpoint, in bytes of files written; a larger one is refused. "
+        "Environment: BEAKER_CHECKPOINT_MAX_BYTES.",
+    ).tag(config=True)
+
+    @default("checkpoint_max_bytes")
+    def _default_checkpoint_max_bytes(self) -> int:
+        return env_int("BEAKER_CHECKPOINT_MAX_BYTES", DEFAULT_MAX_BYTES)
+
+    checkpoint_max_count = Int(
+        help="Checkpoints kept per subkernel; the oldest are dropped first. "
+        "Environment: BEAKER_CHECKPOINT_MAX_COUNT.",
+    ).tag(config=True)
+
+    @default("checkpoint_max_count")
+    def _default_checkpoint_max_count(self) -> int:
+        return env_int("BEAKER_CHECKPOINT_MAX_COUNT", DEFAULT_MAX_COUNT)
+
     carbon_copies = Bool(
         help="Show front ends Beaker's own executions as beaker__execute_input, "
         "beaker__execute_reply and beaker__error copies, parented to the request they "
@@ -210,6 +240,7 @@ class BeakerKernelApp(JupyterApp):
             on_death=self._on_subkernel_death,
             on_restarted=self._on_subkernel_restarted,
             on_restart_notice=self._restart_notice,
+            on_link_closing=self._release_link,
         )
         self.executor = InternalExecutor(
             self.supervisor.running_link,
@@ -217,6 +248,12 @@ class BeakerKernelApp(JupyterApp):
             send_copy=self.frontend.send_copy,
         )
         self.executor.carbon_copies = self.carbon_copies
+        self.checkpoints = Checkpoints(
+            self.executor,
+            enabled=lambda: self.checkpoints_enabled_now,
+            max_bytes=lambda: self.checkpoint_max_bytes,
+            max_count=lambda: self.checkpoint_max_count,
+        )
         self.agent_settings = AgentSettings(parent=self)
         config.attach_agent_settings(self.agent_settings)
         self.services = BeakerKernel(
@@ -273,6 +310,8 @@ class BeakerKernelApp(JupyterApp):
         )
         self.services._current_context = lambda: self.contexts.current
         self.services._ensure_agent_idle = self.agent.ensure_idle
+        self.services._checkpoint_store = self._checkpoint_store
+        self.services._checkpoints_enabled = lambda: self.checkpoints_enabled_now
         for channel in ("shell", "control"):
             self.handlers.register(KERNEL, "interrupt_request", self._on_interrupt, channel=channel)
             self.handlers.register(KERNEL, "shutdown_request", self._on_shutdown, channel=channel)
@@ -284,6 +323,20 @@ class BeakerKernelApp(JupyterApp):
         self._shutdown = asyncio.Event()
 
     # ------------------------------------------------------------ hooks
+
+    @property
+    def checkpoints_enabled_now(self) -> bool:
+        return bool(self.enable_checkpoints)
+
+    async def _checkpoint_store(self) -> Any:
+        link = await self.supervisor.running_link()
+        subkernel = self.supervisor.subkernel
+        if subkernel is None:
+            return None
+        return await self.checkpoints.store_for(link, subkernel.SLUG)
+
+    async def _release_link(self, link: Any, alive: bool) -> None:
+        await self.checkpoints.release(link, alive=alive)
 
     def _cancel_post_execute(self) -> None:
         self.post_execute.cancel()
@@ -359,6 +412,7 @@ class BeakerKernelApp(JupyterApp):
         else:
             self.supervisor.launcher = LocalLauncher()
         self.router.start()
+        self.tasks.spawn(self.checkpoints.sweep(), name="sweep-checkpoints")
         self.supervisor.subkernels = discover_subkernels()
         await self.supervisor.change(self.default_language)
         if self.default_context:

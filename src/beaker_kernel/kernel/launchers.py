@@ -36,6 +36,9 @@ class SubkernelHandle(ABC):
     def __init__(self, kernel_name: str, connection_info: ConnectionInfo) -> None:
         self.kernel_name = kernel_name
         self.connection_info = connection_info
+        #: Whether the subkernel runs on this machine as this user (its files are visible
+        #: here), as opposed to in a container; set by the supervisor from the kernelspec.
+        self.local = False
 
     @property
     @abstractmethod

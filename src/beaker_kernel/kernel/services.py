@@ -71,7 +71,8 @@ class BeakerKernel:
         #: Set by the kernel: the current context, and what it can ask of the agent runner.
         self._current_context: Callable[[], BeakerContext | None] = lambda: None
         self._ensure_agent_idle: Callable[[str], None] = lambda doing: None
-        self._checkpoint_store: Callable[[], Any] = lambda: None
+        self._checkpoint_store: Callable[[], Any] = _no_store
+        self._checkpoints_enabled: Callable[[], bool] = lambda: False
         self._notebook_states: dict[str, asyncio.Future[Any]] = {}
         #: Interceptors added with upstream's add_intercept, by (msg_type, function).
         self._raw_intercepts: dict[tuple[str, Any], str] = {}
@@ -138,9 +139,13 @@ class BeakerKernel:
     ) -> None:
         self._interceptors.add(owner, channel, direction, msg_type, interceptor)
 
-    def checkpoint_store(self) -> Any:
+    @property
+    def checkpoints_enabled(self) -> bool:
+        return bool(self._checkpoints_enabled())
+
+    async def checkpoint_store(self) -> Any:
         """The running subkernel's checkpoint store, or ``None`` when checkpoints are off."""
-        return self._checkpoint_store()
+        return await self._checkpoint_store()
 
     def ensure_agent_idle(self, doing: str) -> None:
         self._ensure_agent_idle(doing)
@@ -379,6 +384,10 @@ class BeakerKernel:
         owner = self._raw_intercepts.pop((msg_type, func), None)
         if owner is not None:
             self._interceptors.remove(owner)
+
+
+async def _no_store() -> None:
+    return None
 
 
 def _current_parent() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import BeakerError, SubkernelDiedError, SubkernelStartError
 from ..lib.subkernel import BeakerSubkernel, get_subkernel
@@ -23,6 +23,21 @@ from .link import SubkernelLink
 log = logging.getLogger("beaker_kernel")
 
 Prepare = Callable[[SubkernelLink], Awaitable[None]]
+
+
+def runs_locally(spec: Any) -> bool:
+    """Whether a kernelspec's kernel sees this machine's files (it is not in a container).
+
+    Kernels of the local provisioner do, unless the kernelspec says otherwise with
+    ``"metadata": {"beaker": {"local_files": false}}`` (a kernelspec that starts a
+    container itself, say).
+    """
+    metadata = spec.get("metadata", {}) if isinstance(spec, dict) else {}
+    declared = (metadata.get("beaker") or {}).get("local_files")
+    if isinstance(declared, bool):
+        return declared
+    provisioner = (metadata.get("kernel_provisioner") or {}).get("provisioner_name", "")
+    return provisioner in ("", "local-provisioner")
 
 
 class SupervisorSettings(Protocol):
@@ -53,6 +68,7 @@ class Supervisor:
         on_death: Callable[[SubkernelDiedError], Awaitable[None]],
         on_restarted: Callable[[SubkernelLink], Awaitable[None]],
         on_restart_notice: Callable[[str], None],
+        on_link_closing: Callable[[SubkernelLink, bool], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.links = links
@@ -63,6 +79,7 @@ class Supervisor:
         self._on_death = on_death
         self._on_restarted = on_restarted
         self._on_restart_notice = on_restart_notice
+        self._on_link_closing = on_link_closing
         self._settled = asyncio.Event()
         self._switching = asyncio.Lock()
         self._restarting = False
@@ -146,6 +163,7 @@ class Supervisor:
         }
         kernel_name = subkernel.choose_kernelspec(specs, wanted)
         handle = await self.launcher.start(kernel_name)
+        handle.local = runs_locally(specs[kernel_name])
         link = self.links.open_link(handle)
         try:
             await self._wait_until_answering(link)
@@ -160,6 +178,11 @@ class Supervisor:
             await self._close(old, SubkernelDiedError("The subkernel was stopped"))
 
     async def _close(self, link: SubkernelLink, error: Exception, *, shutdown: bool = True) -> None:
+        if self._on_link_closing is not None:
+            try:
+                await self._on_link_closing(link, shutdown)
+            except Exception:
+                log.exception("Could not release what the subkernel held")
         await self.links.close_link(link, error)
         if shutdown:
             try:

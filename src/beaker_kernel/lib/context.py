@@ -459,7 +459,7 @@ class BeakerContext:
                 if not marker:
                     continue
                 enabled = getattr(function, "_enabled", None)
-                if callable(enabled) and not enabled():
+                if callable(enabled) and not _call_enabled(enabled, target):
                     continue
                 msg_type, stream = marker
                 found.append((msg_type, getattr(target, name), stream))
@@ -563,6 +563,15 @@ class BeakerContext:
         )
         await self.beaker_kernel.send_chat_history(message.header)
         return {"success": True, "message": "Message added to chat history"}
+
+
+def _call_enabled(enabled: Any, target: Any) -> bool:
+    """Ask an action's ``enabled`` (upstream's takes nothing; Beaker's may take the object)."""
+    try:
+        takes_target = len(inspect.signature(enabled).parameters) >= 1
+    except (TypeError, ValueError):
+        takes_target = False
+    return bool(enabled(target) if takes_target else enabled())
 
 
 #: Upstream Beaker's older name.

@@ -20,7 +20,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..errors import SubkernelUnavailableError, UnknownLanguageError
+from ..errors import MessageError, SubkernelUnavailableError, UnknownLanguageError
+from .utils import action
 
 log = logging.getLogger(__name__)
 
@@ -206,36 +207,39 @@ def parse_printed_json(execution_result: Mapping[str, Any]) -> Any:
         return text
 
 
+def _checkpoints_on(subkernel: Any) -> bool:
+    kernel = getattr(getattr(subkernel, "context", None), "beaker_kernel", None)
+    return bool(getattr(kernel, "checkpoints_enabled", False))
+
+
 class CheckpointableBeakerSubkernel(BeakerSubkernel):
-    """A subkernel whose variables can be saved and restored (see ``docs/checkpoints.md``)."""
+    """A subkernel whose variables can be saved and restored (see ``docs/checkpoints.md``).
+
+    Offers the actions ``add_checkpoint`` (returns the new index) and ``rollback
+    {checkpoint_index}`` while checkpoints are on (``ENABLE_CHECKPOINTS``).
+    """
 
     SERIALIZATION_EXTENSION: str = "storage"
 
     @property
     def checkpoints_enabled(self) -> bool:
-        store = self._store()
-        return store is not None
+        return _checkpoints_on(self)
 
-    def _store(self) -> Any:
-        context = self.context
-        kernel = getattr(context, "beaker_kernel", None)
-        getter = getattr(kernel, "checkpoint_store", None)
-        return getter() if callable(getter) else None
+    async def _store(self) -> Any:
+        kernel = getattr(self.context, "beaker_kernel", None)
+        store = await kernel.checkpoint_store() if kernel is not None else None
+        if store is None:
+            raise RuntimeError("Checkpoints are not enabled (ENABLE_CHECKPOINTS=false)")
+        return store
 
     async def add_checkpoint(self) -> int:
         """Save the user's variables; returns the checkpoint's index."""
-        store = self._store()
-        if store is None:
-            raise RuntimeError("Checkpoints are not enabled")
-        checkpoint = await store.add()
+        checkpoint = await (await self._store()).add()
         return int(checkpoint.index)
 
     async def rollback(self, checkpoint_index: int) -> Any:
-        """Restore the variables of checkpoint ``checkpoint_index``."""
-        store = self._store()
-        if store is None:
-            raise RuntimeError("Checkpoints are not enabled")
-        return await store.rollback(checkpoint_index)
+        """Restore the variables of checkpoint ``checkpoint_index``; returns what was done."""
+        return await (await self._store()).rollback(checkpoint_index)
 
     async def checkpoint_and_execute(
         self,
@@ -255,6 +259,26 @@ class CheckpointableBeakerSubkernel(BeakerSubkernel):
             identities=identities,
         )
         return index, task
+
+    @action(
+        action_name="rollback", default_payload='{"checkpoint_index": 1}', enabled=_checkpoints_on
+    )
+    async def rollback_action(self, message: Any) -> Any:
+        """Bring the variables back to how they were at a checkpoint (the agent makes one
+        before each run_code); later checkpoints are dropped."""
+        index = (message.content or {}).get("checkpoint_index")
+        if type(index) is not int:
+            raise MessageError(
+                "rollback needs checkpoint_index: the integer add_child_codecell carried, "
+                f"got {index!r}"
+            )
+        report = await self.rollback(index)
+        return report.summary()
+
+    @action(action_name="add_checkpoint", default_payload="{}", enabled=_checkpoints_on)
+    async def add_checkpoint_action(self, message: Any) -> Any:
+        """Save the user's variables now; returns the checkpoint's index."""
+        return await self.add_checkpoint()
 
 
 # Names of upstream Beaker's older releases.

@@ -197,14 +197,15 @@ def action(
     action_name: str | None = None,
     docs: str | None = None,
     default_payload: Any = None,
-    enabled: Callable[[], bool] | None = None,
+    enabled: Callable[[], bool] | Callable[[Any], bool] | None = None,
     scope: Scope = "global",
 ) -> Callable[[F], F]:
     """Mark a context method as the action ``action_name`` (default: the method's name).
 
     A front end calls it with ``<name>_request``; the method receives the request and its
     return value travels back as ``return`` in ``<name>_reply``. Code it runs in the
-    subkernel is labelled as this action. ``enabled`` is asked when a context is set up;
+    subkernel is labelled as this action. ``enabled`` (called with no argument, or with the
+    object the action belongs to) is asked when a context is set up;
     a disabled action is not offered. ``scope="internal"`` keeps it out of the context's
     list of actions.
     """

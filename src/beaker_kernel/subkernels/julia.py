@@ -7,16 +7,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..lib.subkernel import BeakerSubkernel, parse_printed_json
+from ..lib.subkernel import CheckpointableBeakerSubkernel, parse_printed_json
 from .base import SharedProcedure
 
 
-class JuliaSubkernel(BeakerSubkernel):
+class JuliaSubkernel(CheckpointableBeakerSubkernel):
     """Julia through any kernelspec whose language is ``julia`` (``julia-1.10``, …)."""
 
     DISPLAY_NAME = "Julia"
     SLUG = "julia"
     KERNEL_NAME = "julia"
+    SERIALIZATION_EXTENSION = "jls"
     WEIGHT = 30
     kernelspec_languages = ("julia",)
     FETCH_STATE_CODE = SharedProcedure("state")

@@ -8,16 +8,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..lib.subkernel import BeakerSubkernel, parse_printed_json
+from ..lib.subkernel import CheckpointableBeakerSubkernel, parse_printed_json
 from .base import SharedProcedure
 
 
-class RSubkernel(BeakerSubkernel):
+class RSubkernel(CheckpointableBeakerSubkernel):
     """R through IRkernel (kernelspec ``ir``, or any ``language: R`` one)."""
 
     DISPLAY_NAME = "R"
     SLUG = "rlang"
     KERNEL_NAME = "ir"
+    SERIALIZATION_EXTENSION = "rds"
     WEIGHT = 60
     DATAFRAME_TYPE_NAME = "data.frame"
     kernelspec_names = ("ir",)
