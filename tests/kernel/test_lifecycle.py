@@ -87,6 +87,34 @@ def test_killed_beaker_kernel_takes_its_r_subkernel_along(
     assert wait_until(lambda: not pid_alive(sub_pid)), "IRkernel outlived a SIGKILLed Beaker"
 
 
+def _subkernel_connection_file(km: KernelManager) -> str:
+    import psutil
+
+    beaker = psutil.Process(km.provisioner.process.pid)  # type: ignore[union-attr]
+    [subkernel] = beaker.children()
+    argv = subkernel.cmdline()
+    return argv[argv.index("-f") + 1]
+
+
+def test_killed_beaker_kernel_leaves_no_connection_file(
+    beaker: tuple[KernelManager, BeakerClient],
+) -> None:
+    """The subkernel's connection file holds its key: it is not left behind, even when
+    the Beaker kernel is killed with SIGKILL, and a crash restart removes its new one too."""
+    km, client = beaker
+    first = _subkernel_connection_file(km)
+    assert wait_until(lambda: not os.path.exists(first))
+    assert client.run("import os; os._exit(1)", timeout=30).content["status"] == "error"
+    assert client.run("print(2)", timeout=60).stdout() == "2\n"
+    second = _subkernel_connection_file(km)
+    assert wait_until(lambda: not os.path.exists(second))
+    sub_pid = subkernel_pid(client)
+    km.provisioner.process.kill()  # type: ignore[union-attr]
+    assert wait_until(lambda: not pid_alive(sub_pid))
+    assert not os.path.exists(first)
+    assert not os.path.exists(second)
+
+
 def test_orphaned_beaker_kernel_shuts_down_with_its_subkernel(tmp_path) -> None:
     """A front end killed without shutting its kernel down leaves nothing running."""
     import subprocess

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from abc import ABC, abstractmethod
@@ -61,6 +62,9 @@ class SubkernelHandle(ABC):
     async def shutdown(self) -> None:
         """Stop the subkernel and release everything it holds. Safe to call twice."""
 
+    async def connected(self) -> None:  # noqa: B027 - optional hook
+        """The subkernel answered: it has read whatever it needed to start."""
+
 
 class SubkernelLauncher(ABC):
     """Starts subkernels. One launcher lives as long as the Beaker kernel."""
@@ -104,6 +108,23 @@ class LocalHandle(SubkernelHandle):
     async def shutdown(self) -> None:
         if self._manager.has_kernel:
             await self._manager.shutdown_kernel(now=False)
+
+    async def connected(self) -> None:
+        # The subkernel read its connection file (with the key) when it started. Removed
+        # now, it cannot be left behind when this kernel is killed outright (a restart
+        # writes it again).
+        path = getattr(self._manager, "connection_file", "")
+        if path:
+            await asyncio.to_thread(_remove, path)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        log.warning("Could not remove the subkernel's connection file %s: %s", path, e)
 
 
 def _die_with_parent() -> None:

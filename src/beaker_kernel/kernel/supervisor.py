@@ -202,6 +202,7 @@ class Supervisor:
         while True:
             try:
                 await self.links.probe(link, attempt_timeout)
+                await link.handle.connected()
                 return
             except TimeoutError:
                 if not await link.handle.is_alive():
