@@ -70,10 +70,14 @@ export function collectProblems(page) {
         }
     });
     page.on("requestfailed", (request) => {
+        // A request whose response arrived but whose body the page never read (a 204 of
+        // an interrupt, say) ends as "aborted": keep the status to tell it from a failure.
+        const response = request.response();
         problems.requestFailures.push({
             url: request.url(),
             method: request.method(),
             error: request.failure() ? request.failure().errorText : "unknown",
+            status: response ? response.status() : null,
         });
     });
     page.on("response", (response) => {

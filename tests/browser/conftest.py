@@ -207,13 +207,20 @@ class LocalService(BrowserTarget):
     process: subprocess.Popen[bytes]
     log_path: Path
     model_log: Path
+    #: the service's working directory: the root of its contents API
+    work: Path
 
     def log(self, lines: int = 300) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_local_service(tmp_path: Path, *args: str) -> LocalService:
-    """``beaker serve [args]`` on a free loopback port, with the scripted model."""
+def start_local_service(
+    tmp_path: Path, *args: str, command: list[str] | None = None
+) -> LocalService:
+    """``beaker serve [args]`` on a free loopback port, with the scripted model.
+
+    ``command`` replaces ``python -m beaker_kernel.cli serve`` (``args`` follow it).
+    """
     port = free_port()
     token = "browser-" + uuid.uuid4().hex
     model_log = tmp_path / "model.log"
@@ -231,15 +238,15 @@ def start_local_service(tmp_path: Path, *args: str) -> LocalService:
         "BEAKER_TEST_MODEL_LOG": str(model_log),
     }
     work = tmp_path / "work"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "beaker_kernel.cli", "serve", *args],
+        [*(command or [sys.executable, "-m", "beaker_kernel.cli", "serve"]), *args],
         env=env,
         cwd=work,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    service = LocalService(f"http://127.0.0.1:{port}", token, process, log_path, model_log)
+    service = LocalService(f"http://127.0.0.1:{port}", token, process, log_path, model_log, work)
     deadline = time.monotonic() + 30
     while True:
         try:
