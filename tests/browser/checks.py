@@ -42,48 +42,72 @@ CHAT_HISTORY_KEYS = {
 STATE_MIMETYPE = "x-application/beaker-subkernel-state"
 
 
+def info_problems(info: Any, subkernel: str) -> list[str]:
+    """How ``info`` differs from upstream's ``get_info()`` for a context on ``subkernel``."""
+    if not isinstance(info, dict):
+        return [f"expected get_info() (a JSON object), got {info!r}"]
+    problems = []
+    missing = INFO_KEYS - set(info)
+    if missing:
+        problems.append(f"lacks {sorted(missing)} (has {sorted(info)})")
+    if not (isinstance(info.get("language"), str) and info["language"]):
+        problems.append(f"language is the display name (a string), not {info.get('language')!r}")
+    if info.get("subkernel") != subkernel:
+        problems.append(f"subkernel is {subkernel!r}, not {info.get('subkernel')!r}")
+    actions = info.get("actions")
+    if not isinstance(actions, dict):
+        problems.append(f"actions is a dict, not {actions!r}")
+    else:
+        for name, action in actions.items():
+            if not (isinstance(action, dict) and {"docs", "default_payload"} <= set(action)):
+                problems.append(f"action {name} has docs and default_payload, not {action!r}")
+    if not isinstance(info.get("custom_messages"), dict):
+        problems.append(f"custom_messages is a dict, not {info.get('custom_messages')!r}")
+    if not isinstance(info.get("procedures"), list):
+        problems.append(f"procedures is a list, not {info.get('procedures')!r}")
+    if "workflow_info" in info and not isinstance(info["workflow_info"], dict):
+        problems.append(f"workflow_info is a dict, not {info['workflow_info']!r}")
+    agent = info.get("agent")
+    if not (isinstance(agent, dict) and {"name", "tools", "agent_prompt"} <= set(agent)):
+        problems.append(f"agent has name, tools and agent_prompt, not {agent!r}")
+    elif not (
+        isinstance(agent["tools"], dict)
+        and "run_code" in agent["tools"]
+        and all(isinstance(doc, str) for doc in agent["tools"].values())
+    ):
+        problems.append(f"agent.tools maps each tool to its doc, not {agent['tools']!r}")
+    for flag in ("debug", "verbose"):
+        if flag in info and not isinstance(info[flag], bool):
+            problems.append(f"{flag} is a boolean, not {info[flag]!r}")
+    return problems
+
+
 def assert_info(info: Any, subkernel: str) -> None:
     """``info`` has the shape of upstream's ``get_info()`` for a context on ``subkernel``."""
-    assert isinstance(info, dict), f"expected get_info() (a JSON object), got {info!r}"
-    missing = INFO_KEYS - set(info)
-    assert not missing, f"get_info() lacks {sorted(missing)}: {sorted(info)}"
-    assert isinstance(info["language"], str), (
-        f"language is the subkernel's display name (a string), got {info['language']!r}"
-    )
-    assert info["language"]
-    assert info["subkernel"] == subkernel
-    assert isinstance(info["actions"], dict), f"actions is a dict, got {info['actions']!r}"
-    for name, action in info["actions"].items():
-        assert isinstance(action, dict), f"action {name}: {action!r}"
-        assert {"docs", "default_payload"} <= set(action), f"action {name}: {sorted(action)}"
-    assert isinstance(info["custom_messages"], dict), (
-        f"custom_messages is a dict, got {info['custom_messages']!r}"
-    )
-    assert isinstance(info["procedures"], list)
-    assert isinstance(info["workflow_info"], dict)
-    agent = info["agent"]
-    assert isinstance(agent, dict), f"agent: {agent!r}"
-    assert {"name", "tools", "agent_prompt"} <= set(agent), f"agent: {sorted(agent)}"
-    assert isinstance(agent["tools"], dict), f"agent.tools is name → doc, got {agent['tools']!r}"
-    assert "run_code" in agent["tools"]
-    assert all(isinstance(doc, str) for doc in agent["tools"].values())
-    assert isinstance(info["debug"], bool)
-    assert isinstance(info["verbose"], bool)
+    problems = info_problems(info, subkernel)
+    assert not problems, "get_info() differs from upstream's:\n- " + "\n- ".join(problems)
 
 
 def assert_context_info(content: Any, language: str, subkernel: str) -> None:
     """A ``context_info_response`` (or what ``activeContext()`` resolves to)."""
     assert isinstance(content, dict), content
-    assert content.get("slug") == "default", f"slug: {content.get('slug')!r} in {sorted(content)}"
-    assert isinstance(content.get("class"), str), (
-        f"class: {content.get('class')!r} in {sorted(content)}"
+    problems = []
+    if content.get("slug") != "default":
+        problems.append(f"slug is 'default', not {content.get('slug')!r}")
+    if not (isinstance(content.get("class"), str) and content["class"]):
+        problems.append(f"class is the context's class name, not {content.get('class')!r}")
+    if "config" not in content:
+        problems.append("config (the context_info it was set up with) is missing")
+    if content.get("language") != {"slug": language, "subkernel": subkernel}:
+        problems.append(
+            f"language is {{'slug': {language!r}, 'subkernel': {subkernel!r}}}, "
+            f"not {content.get('language')!r}"
+        )
+    problems += [f"info: {problem}" for problem in info_problems(content.get("info"), subkernel)]
+    assert not problems, (
+        f"context_info_response differs from upstream's (it has {sorted(content)}):\n- "
+        + "\n- ".join(problems)
     )
-    assert content["class"]
-    assert "config" in content, sorted(content)
-    assert content.get("language") == {"slug": language, "subkernel": subkernel}, (
-        f"language: {content.get('language')!r}"
-    )
-    assert_info(content.get("info"), subkernel)
 
 
 def assert_chat_history(content: Any) -> None:

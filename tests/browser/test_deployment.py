@@ -1,16 +1,21 @@
-"""The beaker-ts scenarios against the compose deployment (the service in its container).
+"""The beaker-ts scenarios and the development interface against the compose deployment.
 
 The same page runs and the same checks as test_beaker_ts.py, from a page on a host
-loopback port to the service's published port. The deployment is compose.yaml plus
-compose.scripted-model.yaml (the scripted model as the agent's LLM), started once for
-this module with the containers tests' helpers and torn down afterwards; it needs the
-images of scripts/build-images and fails (never skips) without Docker.
+loopback port to the service's published port, and one click-through of the development
+interface (run_dev_ui.mjs, as test_dev_ui.py). The deployment is compose.yaml plus
+compose.scripted-model.yaml (the scripted model as the agent's LLM, BEAKER_DEV_UI=1),
+started once for this module with the containers tests' helpers and torn down
+afterwards; it needs the images of scripts/build-images and fails (never skips) without
+Docker.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +28,7 @@ from ..containers.conftest import (
     new_deployment,
 )
 from .checks import PythonChecks, RChecks
-from .conftest import HERE, SERVICE_LOGS, BrowserTarget, PageServer
+from .conftest import HERE, NODE, SERVICE_LOGS, BrowserTarget, PageServer
 from .pagerun import PageRun
 from .test_beaker_ts import listed_subkernels, scenario_run
 
@@ -106,3 +111,35 @@ class TestRDeployment(RChecks):
     @pytest.fixture
     def run(self, r_deployment_run: PageRun) -> PageRun:
         return r_deployment_run
+
+
+def test_dev_ui_click_through(deployment_target: BrowserTarget, tmp_path: Path) -> None:
+    """Every step of the development interface's click-through works in the deployment."""
+    result = subprocess.run(
+        [
+            NODE,
+            str(HERE / "run_dev_ui.mjs"),
+            "--base",
+            deployment_target.url,
+            "--token",
+            deployment_target.token,
+            "--screenshots",
+            str(tmp_path),
+        ],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    assert result.returncode == 0, f"run_dev_ui.mjs failed:\n{result.stdout}\n{result.stderr}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    failed = {
+        name: entry["error"]["message"]
+        for name, entry in report["steps"].items()
+        if not entry["ok"]
+    }
+    assert report.get("fatal") is None, report["fatal"]
+    assert failed == {}, f"steps that failed in the deployment: {json.dumps(failed, indent=1)}"
+    assert report["order"][-1] == "reopen"
+    assert report["pageErrors"] == []
