@@ -72,6 +72,15 @@ async function shot(name, focus) {
             }
         }, focus);
     }
+    // No blinking caret in the pictures: the same step gives the same screenshot.
+    await page.evaluate(() => {
+        if (!document.getElementById("no-caret")) {
+            const style = document.createElement("style");
+            style.id = "no-caret";
+            style.textContent = "* { caret-color: transparent !important; }";
+            document.head.append(style);
+        }
+    });
     await new Promise((resolve) => setTimeout(resolve, 150));  // let the frame settle
     const file = join(options.screenshots, `${name}.png`);
     await page.screenshot({path: file});
