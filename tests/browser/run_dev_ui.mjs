@@ -341,6 +341,14 @@ try {
         await shot("10-reopened");
         return value;
     });
+
+    await step("sign_out", 30000, async () => {
+        const kernel = await page.evaluate(() => window.beakerDevUI.session.kernel.id);
+        await page.click("#sign-out");
+        await page.waitForSelector("#login-form", {visible: true, timeout: 20000});
+        const kept = await page.evaluate(() => sessionStorage.getItem("beaker-dev-ui-token"));
+        return {kernel, kept};
+    });
 } catch (error) {
     report.fatal = String(error && error.stack ? error.stack : error);
 } finally {

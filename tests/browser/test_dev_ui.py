@@ -207,6 +207,15 @@ def test_save_and_reopen(click_through: ClickThrough, dev_service: LocalService)
     assert any("You chose 7." in text for text in reopened["events"])
 
 
+def test_sign_out_stops_the_kernel_and_forgets_the_token(
+    click_through: ClickThrough, dev_service: LocalService
+) -> None:
+    signed_out = click_through.step("sign_out")
+    assert signed_out["kept"] is None
+    kernels = [kernel["id"] for kernel in dev_service.kernels()]
+    assert signed_out["kernel"] not in kernels
+
+
 def test_screenshots_of_every_step(click_through: ClickThrough) -> None:
     missing = []
     for name in EXPECTED_SCREENSHOTS:

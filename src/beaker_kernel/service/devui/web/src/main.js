@@ -151,11 +151,19 @@ class App {
         on("restart", () => this.restart());
         on("save", () => this.save());
         on("open", () => this.openDialog());
-        on("sign-out", () => {
-            forgetToken();
-            window.location.reload();
-        });
+        on("sign-out", () => this.signOut());
         document.getElementById("open-close").addEventListener("click", () => document.getElementById("open-dialog").close());
+    }
+
+    /** Shut this tab's kernel down and forget the token. */
+    async signOut() {
+        try {
+            await withTimeout(this.session.session.shutdown(), 10000, "shutting the kernel down");
+        } catch (error) {
+            console.warn(`Signing out without shutting the kernel down: ${error.message || error}`);
+        }
+        forgetToken();
+        window.location.reload();
     }
 
     add(cell) {
