@@ -22,7 +22,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Unicode, default
+from traitlets import Bool, Unicode, default
 
 from .. import __version__
 from ..environment import is_secret
@@ -92,6 +92,15 @@ class BeakerServiceApp(ExtensionApp):
     def _default_allow_origin(self) -> str:
         return _env("BEAKER_ALLOW_ORIGIN", fallback="*")
 
+    dev_ui = Bool(
+        help="Serve the development interface (a notebook page on beaker-ts) at /dev/. Off by "
+        "default: the service is API-only. Command line: --dev-ui. Environment: BEAKER_DEV_UI."
+    ).tag(config=True)
+
+    @default("dev_ui")
+    def _default_dev_ui(self) -> bool:
+        return _env("BEAKER_DEV_UI").lower() in ("1", "true", "yes")
+
     def initialize_settings(self) -> None:
         from ..lib.registry import ContextRegistry
 
@@ -146,6 +155,11 @@ class BeakerServiceApp(ExtensionApp):
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             self.log.warning("Beaker is running as root: every kernel runs user code as root too.")
         self.handlers.extend(handlers())
+        if self.dev_ui:
+            from .devui import dev_ui_handlers
+
+            self.handlers.extend(dev_ui_handlers())
+            self.log.info("Beaker: development interface at %sdev/", self.server.connection_url)
         self.log.info(
             "Beaker %s: API and websockets only. Authenticate every request with the header "
             "'Authorization: token <token>' (or '?token=<token>' on websocket URLs); "
@@ -191,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     token = BeakerServiceApp._beaker_token
     os.environ.pop("JUPYTER_TOKEN", None)
     os.environ.pop("BEAKER_TOKEN", None)
-    args = list(argv or [])
+    # --dev-ui: a flag of this extension, which the server's command line does not carry over
+    args = ["--BeakerServiceApp.dev_ui=True" if arg == "--dev-ui" else arg for arg in argv or []]
     args.insert(0, f"--IdentityProvider.token={token}")
     args.insert(0, f"--KernelManager.transport={_local_transport()}")
     BeakerServiceApp.launch_instance(args)  # type: ignore[no-untyped-call]
