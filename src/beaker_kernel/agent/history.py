@@ -342,3 +342,23 @@ async def outbound_chat_history(agent: Any) -> dict[str, Any]:
     # react_loop_id is a 128-bit integer: beyond what JSON numbers carry safely in a browser
     plain: dict[str, Any] = json.loads(json.dumps(asdict(output), default=str))
     return plain
+
+
+def outbound_without_agent(provider: str, model_name: str) -> dict[str, Any]:
+    """The ``chat_history`` of a context whose agent has not been needed yet: no messages.
+
+    Same shape as :func:`outbound_chat_history`, made without creating the agent (so
+    without importing the LLM stack).
+    """
+    return {
+        "records": [],
+        "system_message": "",
+        "tool_token_usage_estimate": 0,
+        "model": {"provider": provider, "model_name": model_name or None, "context_window": None},
+        "message_token_count": 0,
+        "summary_token_count": 0,
+        "overhead_token_count": 0,
+        "summarization_threshold": None,
+        "token_estimate": 0,
+        "statetool_token_estimates": None,
+    }

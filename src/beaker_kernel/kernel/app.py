@@ -364,7 +364,9 @@ class BeakerKernelApp(JupyterApp):
                 await hook(message)
         await services.send_preview(parent)
         await services.send_kernel_state_info(parent)
-        await services.send_chat_history(parent)
+        context = self.contexts.current
+        if context is not None and context.has_agent:
+            await services.send_chat_history(parent)
 
     def _answer_intercepted(self, request: Any, content: dict[str, Any]) -> None:
         self.frontend.publish("status", {"execution_state": "busy"}, request.header)

@@ -356,14 +356,19 @@ class BeakerKernel:
             self.publish("kernel_state_info", payload, parent_header or {})
 
     async def send_chat_history(self, parent_header: dict[str, Any] | None = None) -> None:
+        """Publish the agent's conversation (``chat_history``), without creating the agent."""
         context = self.context
-        if context is None or not context.has_agent:
+        if context is None:
             return
-        from ..agent.history import outbound_chat_history
+        from ..agent.history import outbound_chat_history, outbound_without_agent
 
-        self.publish(
-            "chat_history", await outbound_chat_history(context.agent), parent_header or {}
-        )
+        if context.has_agent:
+            history = await outbound_chat_history(context.agent)
+        else:
+            described = self.agent_settings.describe()
+            provider = described["provider"].replace(":", ".").rpartition(".")[2]
+            history = outbound_without_agent(provider, described["model"])
+        self.publish("chat_history", history, parent_header or {})
 
     def add_intercept(self, msg_type: str, func: Any, stream: str | None = None) -> None:
         """Upstream's raw interception: ``func(server, target_stream, frames)`` returns the
