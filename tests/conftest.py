@@ -15,6 +15,27 @@ from .client import BeakerClient, running_beaker
 REPO = Path(__file__).resolve().parent.parent
 
 
+#: The fast subset (`./scripts/test --quick`, marker `quick`): in-process tests and a few
+#: against a real Python subkernel; no Docker, no R, no browser.
+QUICK = (
+    "tests/test_layout.py",
+    "tests/test_packaging.py",
+    "tests/kernel/test_routing.py",
+    "tests/kernel/test_conformance.py",
+    "tests/kernel/test_messages.py",
+    "tests/kernel/test_settings.py",
+    "tests/agent/test_agent_failures.py",
+    "tests/contexts/test_units.py",
+    "tests/protocol/test_inprocess.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::")[0] in QUICK:
+            item.add_marker(pytest.mark.quick)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # IPython keeps every session's history in one database under IPYTHONDIR; kernels the
     # tests start get a fresh one, so history searches see this run's cells only.
