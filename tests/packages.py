@@ -7,6 +7,7 @@ packages built for upstream Beaker.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import sysconfig
@@ -53,3 +54,28 @@ def installed(project: Path, distribution: str, out: Path) -> Iterator[Path]:
         yield wheel
     finally:
         pip("uninstall", "--yes", distribution)
+
+
+#: A module that fails to import, named by one of :func:`broken_mappings`.
+BROKEN_MODULE = "beaker_test_broken_context"
+
+
+def broken_mappings(folder: Path) -> dict[str, str]:
+    """Two upstream-style mappings in ``folder``: ``broken`` names a module that raises
+    while it is imported, ``nowhere`` a package that does not exist. Returns the
+    environment that makes Beaker read them ($XDG_DATA_HOME/beaker/contexts) and find the
+    broken module (PYTHONPATH)."""
+    modules = folder / "modules"
+    modules.mkdir()
+    (modules / f"{BROKEN_MODULE}.py").write_text(
+        "import a_dependency_nobody_installed\n\n\nclass BrokenContext:\n    pass\n"
+    )
+    mappings = folder / "data" / "beaker" / "contexts"
+    mappings.mkdir(parents=True)
+    (mappings / "broken.json").write_text(
+        json.dumps({"slug": "broken", "package": BROKEN_MODULE, "class_name": "BrokenContext"})
+    )
+    (mappings / "nowhere.json").write_text(
+        json.dumps({"slug": "nowhere", "package": "no_such_package.context", "class_name": "X"})
+    )
+    return {"XDG_DATA_HOME": str(folder / "data"), "PYTHONPATH": str(modules)}

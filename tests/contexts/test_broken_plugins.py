@@ -6,7 +6,6 @@ one names a module that raises while it is imported, one a package that does not
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -17,28 +16,13 @@ from beaker_kernel.errors import UnknownContextError
 from beaker_kernel.lib.registry import ContextRegistry
 
 from ..client import running_beaker
+from ..packages import BROKEN_MODULE, broken_mappings
 from ..service.conftest import start_service, stop_service
-
-BROKEN_MODULE = "beaker_test_broken_context"
 
 
 @pytest.fixture
 def broken_plugins(tmp_path: Path) -> dict[str, str]:
-    """Environment that adds the two broken mappings (and the broken module's folder)."""
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    (modules / f"{BROKEN_MODULE}.py").write_text(
-        "import a_dependency_nobody_installed\n\n\nclass BrokenContext:\n    pass\n"
-    )
-    mappings = tmp_path / "data" / "beaker" / "contexts"
-    mappings.mkdir(parents=True)
-    (mappings / "broken.json").write_text(
-        json.dumps({"slug": "broken", "package": BROKEN_MODULE, "class_name": "BrokenContext"})
-    )
-    (mappings / "nowhere.json").write_text(
-        json.dumps({"slug": "nowhere", "package": "no_such_package.context", "class_name": "X"})
-    )
-    return {"XDG_DATA_HOME": str(tmp_path / "data"), "PYTHONPATH": str(modules)}
+    return broken_mappings(tmp_path)
 
 
 def test_registry_reports_and_skips_them(
