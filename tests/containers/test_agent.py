@@ -40,9 +40,9 @@ def test_llm_request_runs_code_in_the_subkernel_container_and_answers(
             {"text": "The kernel said: {last_tool_output}"},
         ],
     )
-    content, _ = setup_context(ws, "default", "python3")
-    assert content["agent"]["name"] == "BeakerAgent"
-    assert "run_code" in content["agent"]["tools"]
+    info, _ = setup_context(ws, "default", "python3")
+    assert info["agent"]["name"] == "DefaultAgent"
+    assert "run_code" in info["agent"]["tools"]
 
     reply, iopub = ws.request("llm_request", {"request": "What is six times seven?"}, timeout=180)
 
