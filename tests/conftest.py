@@ -11,6 +11,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from .client import BeakerClient, running_beaker
+from .packages import WEATHER, installed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,6 +76,14 @@ def context_path(monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = REPO / "tests" / "fixtures" / "contexts"
     monkeypatch.setenv("BEAKER_CONTEXT_PATH", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def weather_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """tests/fixtures/beaker-weather built as a wheel and pip-installed here for the session
+    (uninstalled at its end)."""
+    with installed(WEATHER, "beaker-weather", tmp_path_factory.mktemp("wheels")) as wheel:
+        yield wheel
 
 
 def pid_alive(pid: int) -> bool:

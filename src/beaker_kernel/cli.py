@@ -16,10 +16,16 @@ def main(argv: list[str] | None = None) -> None:
         from .kernel.app import main as kernel_main
 
         kernel_main(args)
+    elif command == "context":
+        from .cli_context import main as context_main
+
+        context_main(args)
     elif command in ("-h", "--help", "help"):
         print(
             "usage: beaker serve [server options]   run the Beaker service (API + websockets)\n"
             "       beaker kernel -f FILE           run one Beaker kernel (front ends do this)\n"
+            "       beaker context list             the contexts found, and broken ones\n"
+            "       beaker context new NAME         write a context package to start from\n"
             "Run 'beaker serve --help-all' for every service option."
         )
     else:

@@ -105,6 +105,10 @@ HEALTH_INTERVAL = 2
 #: Where the test deployment mounts the scripted model and its script (see test_agent.py).
 TEST_DIR_IN_SERVICE = "/opt/beaker-test"
 
+#: A context package written as upstream documents contexts, mounted into the deployment
+#: as docs/deploy.md says (see test_context_package.py).
+WEATHER_PACKAGE = REPO / "tests" / "fixtures" / "beaker-weather" / "src" / "beaker_weather"
+
 
 @dataclass
 class Deployment(ServiceClient):
@@ -217,13 +221,23 @@ def _require_docker() -> None:
 
 
 def _test_dir(suffix: str) -> Path:
-    """A folder the service's user (uid 1000) can read, with the scripted model and an override.
+    """A folder the service's user (uid 1000) can read, with the scripted model, a copy of
+    the weather context package and an override.
 
-    The override runs the health check every HEALTH_INTERVAL seconds and mounts the folder
-    read-only at TEST_DIR_IN_SERVICE, on the Beaker kernels' PYTHONPATH.
+    The override runs the health check every HEALTH_INTERVAL seconds, mounts the folder
+    read-only at TEST_DIR_IN_SERVICE, on the Beaker kernels' PYTHONPATH, and its
+    ``contexts`` folder at /opt/beaker/contexts (BEAKER_CONTEXT_PATH).
     """
     folder = Path(tempfile.mkdtemp(prefix=f"beaker-test-{suffix}-"))
     folder.chmod(0o755)
+    contexts = folder / "contexts"
+    shutil.copytree(
+        WEATHER_PACKAGE,
+        contexts / WEATHER_PACKAGE.name,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    for path in [contexts, *contexts.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     model = folder / "scripted_model.py"
     shutil.copyfile(REPO / "tests" / "agent" / "scripted_model.py", model)
     script = folder / "script.json"
@@ -243,7 +257,10 @@ def _test_dir(suffix: str) -> Path:
                     "BEAKER_TEST_MODEL_SCRIPT": f"{TEST_DIR_IN_SERVICE}/script.json",
                     "BEAKER_TEST_MODEL_LOG": "/tmp/beaker-test-model.log",
                 },
-                "volumes": [f"{folder}:{TEST_DIR_IN_SERVICE}:ro"],
+                "volumes": [
+                    f"{folder}:{TEST_DIR_IN_SERVICE}:ro",
+                    f"{contexts}:/opt/beaker/contexts:ro",
+                ],
             }
         }
     }

@@ -26,6 +26,14 @@ def write_script(deployment: Deployment, steps: list[dict[str, Any]]) -> None:
     script.chmod(0o644)
 
 
+def model_calls(deployment: Deployment) -> list[dict[str, Any]]:
+    """What the scripted model received in the service container, one entry per call."""
+    log = docker(
+        "exec", deployment.service_container(), "sh", "-c", "cat /tmp/beaker-test-model.log || true"
+    )
+    return [json.loads(line) for line in log.splitlines()]
+
+
 def test_llm_request_runs_code_in_the_subkernel_container_and_answers(
     deployment: Deployment, beaker: tuple[str, KernelSocket]
 ) -> None:
@@ -40,9 +48,10 @@ def test_llm_request_runs_code_in_the_subkernel_container_and_answers(
             {"text": "The kernel said: {last_tool_output}"},
         ],
     )
-    content, _ = setup_context(ws, "default", "python3")
-    assert content["agent"]["name"] == "BeakerAgent"
-    assert "run_code" in content["agent"]["tools"]
+    info, _ = setup_context(ws, "default", "python3")
+    calls_before = len(model_calls(deployment))
+    assert info["agent"]["name"] == "DefaultAgent"
+    assert "run_code" in info["agent"]["tools"]
 
     reply, iopub = ws.request("llm_request", {"request": "What is six times seven?"}, timeout=180)
 
@@ -60,10 +69,8 @@ def test_llm_request_runs_code_in_the_subkernel_container_and_answers(
     assert "42 1000 kernel" in text, text
 
     # the model ran in the Beaker kernel, inside the service container
-    log = docker(
-        "exec", deployment.service_container(), "cat", "/tmp/beaker-test-model.log"
-    ).splitlines()
-    assert len(log) == 2
-    last_call = json.loads(log[-1])
+    calls = model_calls(deployment)[calls_before:]
+    assert len(calls) == 2
+    last_call = calls[-1]
     assert "run_code" in last_call["tools"]
     assert any("42 1000 kernel" in m["content"] for m in last_call["messages"])

@@ -83,9 +83,9 @@ def test_killed_subkernel_container_is_reported_and_replaced(
     assert stdout.strip() == "42"
     reply, stdout = ws.execute(DEFINED[language])
     assert stdout.strip().lower() == "false"
-    reply, _ = ws.request("get_kernel_state_request")
-    assert reply["content"]["status"] == "ok"
-    assert "answer" not in reply["content"]["return"]
+    reply, _ = ws.request("get_subkernel_state_request")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert "answer" not in reply["content"]["return"]["variables"]
 
 
 def test_interrupt_reaches_the_kernel_in_its_container(

@@ -8,6 +8,7 @@ image, limits, user, network, workspace, no Docker socket, no secrets.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(300)
 
 LANGUAGES: dict[str, dict[str, Any]] = {
     "python3": {
+        "display": "Python 3",
         "kernelspec": "python3-docker",
         "image": "beaker-python:latest",
         "assign": "answer = 6 * 7",
@@ -26,6 +28,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
         "whoami": "import os; print(os.getuid(), os.getcwd())",
     },
     "rlang": {
+        "display": "R",
         "kernelspec": "ir-docker",
         "image": "beaker-r:latest",
         "assign": "answer <- 42L",
@@ -34,6 +37,7 @@ LANGUAGES: dict[str, dict[str, Any]] = {
         "whoami": "cat(system('id -u', intern = TRUE), getwd(), '\\n')",
     },
     "julia": {
+        "display": "Julia",
         "kernelspec": "julia-docker",
         "image": "beaker-julia:offline",
         "assign": "answer = 6 * 7",
@@ -54,14 +58,28 @@ def language(request: pytest.FixtureRequest) -> str:
 def setup_context(
     ws: KernelSocket, context: str, language: str, info: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Set ``context`` up; return its info (the ``context_setup_response``) and the iopub
+    messages of the request."""
     reply, iopub = ws.request(
         "context_setup_request",
         {"context": context, "language": language, "context_info": info or {}},
         timeout=180,
     )
     assert reply["msg_type"] == "context_setup_reply"
+    assert reply["content"] == {"status": "ok", "execution_count": None, "return": None}, reply[
+        "content"
+    ]
+    responses = [m["content"] for m in iopub if m["msg_type"] == "context_setup_response"]
+    assert len(responses) == 1, [m["msg_type"] for m in iopub]
+    return responses[0], iopub
+
+
+def context_info(ws: KernelSocket) -> dict[str, Any]:
+    """The ``context_info_response`` of the current context."""
+    reply, iopub = ws.request("context_info_request")
     assert reply["content"]["status"] == "ok", reply["content"]
-    return reply["content"], iopub
+    (info,) = [m["content"] for m in iopub if m["msg_type"] == "context_info_response"]
+    return dict(info)
 
 
 def action(ws: KernelSocket, name: str, **args: Any) -> Any:
@@ -76,6 +94,10 @@ def test_contexts_lists_every_language_as_a_container_kernel(deployment: Deploym
     for slug in ("default", "dataset"):
         offered = {lang["slug"]: lang["subkernel"] for lang in contexts[slug]["languages"]}
         assert offered == {name: spec["kernelspec"] for name, spec in LANGUAGES.items()}
+    assert json.loads(contexts["dataset"]["defaultPayload"]) == {
+        "path": "data.csv",
+        "variable": "df",
+    }
     # the image has the folder BEAKER_CONTEXT_PATH names (mount your own contexts there)
     assert "Context folder /opt/beaker/contexts does not exist" not in deployment.logs()
     specs = deployment.http("GET", "/api/kernelspecs").json()["kernelspecs"]
@@ -88,11 +110,15 @@ def test_default_context(
 ) -> None:
     beaker_id, ws = beaker
     spec = LANGUAGES[language]
-    content, iopub = setup_context(ws, "default", language)
-    assert content["slug"] == "default"
-    assert content["language"] == {"slug": language, "subkernel": spec["kernelspec"]}
-    assert "get_kernel_state" in content["actions"]
-    assert any(m["msg_type"] == "context_setup_response" for m in iopub)
+    info, iopub = setup_context(ws, "default", language)
+    assert info["language"] == spec["display"]
+    assert info["subkernel"] == spec["kernelspec"]
+    assert "get_subkernel_state" in info["actions"]
+    types = [m["msg_type"] for m in iopub]
+    assert types.index("kernel_state_info") < types.index("context_setup_response")
+    current = context_info(ws)
+    assert current["slug"] == "default"
+    assert current["language"] == {"slug": language, "subkernel": spec["kernelspec"]}
     subkernel = deployment.subkernel_of(beaker_id)
     assert subkernel["name"] == spec["kernelspec"]
 
@@ -109,20 +135,28 @@ def test_default_context(
             and m["parent_header"].get("msg_id") == reply["parent_header"]["msg_id"]
         )
     )
-    answer = published["content"]["variables"]["answer"]
+    shown = published["content"]["x-application/beaker-subkernel-state"]["application/json"]
+    label = shown["variables"]["answer"]["label"]
+    assert label.startswith(f"answer ({spec['int_type']}"), label
+    assert label.endswith("42"), label
+    reply, iopub = ws.request("get_subkernel_state_request")
+    assert reply["msg_type"] == "get_subkernel_state_reply"
+    assert reply["content"]["status"] == "ok", reply["content"]
+    answer = reply["content"]["return"]["variables"]["answer"]
     assert answer["type"] == spec["int_type"]
-    assert "42" in answer["repr"]
-    state = action(ws, "get_kernel_state")
-    assert state["answer"] == answer
+    assert answer["value"].endswith("42")
+    responses = [m["content"] for m in iopub if m["msg_type"] == "get_subkernel_state_response"]
+    assert responses == [reply["content"]["return"]]
 
 
 def test_dataset_context(
     deployment: Deployment, beaker: tuple[str, KernelSocket], language: str, cities_csv: str
 ) -> None:
     _, ws = beaker
-    content, _ = setup_context(ws, "dataset", language, {"path": cities_csv, "variable": "cities"})
-    assert content["config"] == {"path": cities_csv, "variable": "cities"}
-    assert sorted(content["actions"]) == ["describe_dataset", "filter_dataset", "preview_dataset"]
+    info, _ = setup_context(ws, "dataset", language, {"path": cities_csv, "variable": "cities"})
+    assert {"describe_dataset", "filter_dataset", "preview_dataset"} <= set(info["actions"])
+    assert info["actions"]["preview_dataset"]["default_payload"] == '{"rows": 5}'
+    assert context_info(ws)["config"] == {"path": cities_csv, "variable": "cities"}
 
     summary = action(ws, "describe_dataset")
     assert summary["variable"] == "cities"
@@ -151,6 +185,16 @@ def test_dataset_context(
     reply, stdout = ws.execute(LANGUAGES[language]["count_big"])
     assert reply["content"]["status"] == "ok", reply["content"]
     assert stdout.strip() == "3"
+    # after the cell, the context's preview of the dataset, read in the subkernel container
+    preview_msg = ws.wait_for_iopub(
+        lambda m: (
+            m["msg_type"] == "preview"
+            and m["parent_header"].get("msg_id") == reply["parent_header"]["msg_id"]
+        )
+    )
+    shown = preview_msg["content"]["dataset"]["cities"]["application/json"]
+    assert shown["total_rows"] == 4
+    assert shown["rows"][0] == ["Lagos", "Nigeria", 15388000, 1171.3]
 
     # a failing procedure is an error reply, and the kernel goes on
     reply, _ = ws.request("filter_dataset_request", {"column": "altitude", "op": ">", "value": 1})

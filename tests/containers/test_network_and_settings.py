@@ -149,13 +149,15 @@ def beaker_kernel_environment(deployment: Deployment) -> dict[str, str]:
 
 
 def context_info(ws: KernelSocket, timeout: float = 120) -> dict[str, Any]:
-    """The context info, once the kernel has set its default context up."""
+    """The context info (``context_info_response``), once the kernel has set its default
+    context up."""
     deadline = time.monotonic() + timeout
     while True:
-        reply, _ = ws.request("context_info_request")
+        reply, iopub = ws.request("context_info_request")
         assert reply["content"]["status"] == "ok", reply["content"]
-        if reply["content"].get("slug"):
-            return dict(reply["content"])
+        (info,) = [m["content"] for m in iopub if m["msg_type"] == "context_info_response"]
+        if info["slug"] != "NONE":
+            return dict(info)
         assert time.monotonic() < deadline, "the default context was never set up"
         time.sleep(1)
 
@@ -174,8 +176,8 @@ def test_outbound_access_and_settings_reach_the_kernels(
         assert info["slug"] == "default"
         assert info["language"]["slug"] == "python3"
         # TOOL_ENABLED_ASK_USER=false from the env file
-        assert "ask_user" not in info["agent"]["tools"]
-        assert "run_code" in info["agent"]["tools"]
+        assert "ask_user" not in info["info"]["agent"]["tools"]
+        assert "run_code" in info["info"]["agent"]["tools"]
 
         env = beaker_kernel_environment(deployment)
         assert env["TOOL_ENABLED_ASK_USER"] == "false"

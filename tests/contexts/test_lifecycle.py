@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
+
 from ..client import running_beaker
+from ..conftest import REPO
 
 
 def test_setup_sent_while_the_subkernel_starts_uses_that_subkernel(context_path: Path) -> None:
@@ -35,3 +39,16 @@ def test_crashed_subkernel_gets_its_context_set_up_again(context_path: Path) -> 
         assert client.request("double_request", {"number": 21}).content["return"] == {"result": 42}
         info = client.request("context_info_request").one("context_info_response")
         assert (info["slug"], info["language"]["slug"]) == ("pyonly", "python3")
+
+
+def test_a_context_added_while_the_kernel_runs_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BEAKER_CONTEXT_PATH", str(tmp_path))
+    with running_beaker() as (_, client):
+        # the kernel has looked for contexts already (its default context)
+        assert client.setup_context("default", "python3").content["status"] == "ok"
+        shutil.copytree(REPO / "tests" / "fixtures" / "contexts" / "pyonly", tmp_path / "pyonly")
+        setup = client.setup_context("pyonly", "python3")
+        assert setup.content["status"] == "ok", setup.content
+        assert client.request("double_request", {"number": 4}).content["return"] == {"result": 8}

@@ -369,7 +369,9 @@ class BeakerKernelApp(JupyterApp):
             await services.send_chat_history(parent)
 
     def _answer_intercepted(self, request: Any, content: dict[str, Any]) -> None:
-        self.frontend.publish("status", {"execution_state": "busy"}, request.header)
+        # A cell a context answered did not run in the subkernel: its count stays.
+        if request.msg_type == "execute_request":
+            content = {**content, "execution_count": self.relay.execution_count()}
         self.frontend.reply(request, content)
         self.frontend.publish("status", {"execution_state": "idle"}, request.header)
 

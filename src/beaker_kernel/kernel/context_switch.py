@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
+    BeakerError,
     ContextInfoError,
     HandlerConflictError,
     MessageError,
@@ -320,6 +321,16 @@ class ContextSwitcher:
         return handle
 
     def _interceptor(self, method: Callable[[JupyterMessage], Awaitable[Any]]) -> Any:
+        """An interceptor calling a context's ``@intercept`` method.
+
+        For a request on its way to the subkernel, ``busy`` is published first, as a
+        kernel does; a method that answers it (returns neither a message nor
+        :class:`ForwardMessage`) gets its reply (``return``: the value; an
+        ``execute_reply`` also gets a front end's fields, and the subkernel's execution
+        count since the cell never ran there) and ``idle``; one that raises, a
+        ``status: error`` reply. Messages of other kinds pass unchanged if it raises.
+        """
+
         async def intercept(message: Message) -> Any:
             jupyter = JupyterMessage(
                 message.idents,
@@ -330,8 +341,26 @@ class ContextSwitcher:
                 message.content,
                 message.buffers,
             )
-            with parent_message_context(jupyter):
-                result = await method(jupyter)
+            request = None
+            if message.direction is Direction.TO_SUBKERNEL and message.msg_type.endswith(
+                "_request"
+            ):
+                request = Request(
+                    message.channel,
+                    message.idents,
+                    message.header,
+                    message.content,
+                    message.metadata,
+                )
+                self.kernel.publish("status", {"execution_state": "busy"}, message.header)
+            try:
+                with parent_message_context(jupyter):
+                    result = await method(jupyter)
+            except Exception as e:
+                if request is None:
+                    raise
+                self._answer_failure(request, e)
+                return DROP
             if isinstance(result, ForwardMessage) or result is ForwardMessage:
                 return None
             if isinstance(result, JupyterMessage):
@@ -345,18 +374,33 @@ class ContextSwitcher:
                     content=result.content,
                     buffers=list(result.buffers),
                 )
-            if message.msg_type.endswith("_request"):
-                request = Request(
-                    message.channel,
-                    message.idents,
-                    message.header,
-                    message.content,
-                    message.metadata,
-                )
-                self._send_answer(request, ok_reply(_plain(result)))
+            if request is not None:
+                content = ok_reply(_plain(result))
+                if request.msg_type == "execute_request":
+                    content = {**content, "user_expressions": {}, "payload": []}
+                self._send_answer(request, content)
             return DROP
 
         return intercept
+
+    def _answer_failure(self, request: Request, error: Exception) -> None:
+        if isinstance(error, BeakerError):
+            content = error.reply_content()
+        else:
+            log.error("Intercept handler for %s failed", request.msg_type, exc_info=error)
+            content = {
+                "status": "error",
+                "ename": type(error).__name__,
+                "evalue": str(error),
+                "traceback": [f"{type(error).__name__}: {error}"],
+            }
+        if request.msg_type == "execute_request":
+            self.kernel.publish(
+                "error",
+                {key: content[key] for key in ("ename", "evalue", "traceback")},
+                request.header,
+            )
+        self._send_answer(request, {**content, "execution_count": None})
 
     # ------------------------------------------------------------ other hooks
 

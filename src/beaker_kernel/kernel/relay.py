@@ -58,6 +58,8 @@ class Relay:
         self.subkernel_asking = 0
         #: Shared with the router, which notes the requests that carry notebook items.
         self.notebook_items = NotebookItems()
+        # The reply to the last user cell, decoded only when asked (execution_count).
+        self._last_cell_reply: Frames | None = None
 
     # ------------------------------------------------------------ links
 
@@ -128,8 +130,20 @@ class Relay:
         if forwarded is not None:
             self._frontend.forward(channel, forwarded)
         if pending is not None and pending.msg_type == "execute_request":
+            self._last_cell_reply = frames
             self.notebook_items.forget(msg_id)
             self._post_execute.user_cell_done(pending.header, frames)
+
+    def execution_count(self) -> int:
+        """The subkernel's execution count, as its last reply to a user cell gave it (0 before
+        the first)."""
+        if self._last_cell_reply is None:
+            return 0
+        try:
+            count = self._last_cell_reply.content().get("execution_count")
+        except MessageError:
+            return 0
+        return count if type(count) is int else 0
 
     async def on_stdin(self, link: SubkernelLink, raw: list[bytes]) -> None:
         """A question of the subkernel's (``input_request``) for the front end."""

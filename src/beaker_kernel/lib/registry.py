@@ -74,6 +74,10 @@ class ContextRegistry(LoggingConfigurable):
     def get(self, slug: str) -> type[Any]:
         found = self._discovered()
         if slug not in found.classes:
+            # Installed or mounted since the last look: look again before refusing.
+            self.reload()
+            found = self._discovered()
+        if slug not in found.classes:
             hint = f" ({found.problems[slug]})" if slug in found.problems else ""
             raise UnknownContextError(
                 f"Unknown context {slug!r}{hint}. Available contexts: "
