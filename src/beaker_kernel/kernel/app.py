@@ -415,22 +415,28 @@ class BeakerKernelApp(JupyterApp):
             )
         else:
             self.supervisor.launcher = LocalLauncher()
+        self.router.started = started = asyncio.Event()
         self.router.start()
         self.tasks.spawn(self.checkpoints.sweep(), name="sweep-checkpoints")
-        self.supervisor.subkernels = discover_subkernels()
-        await self.supervisor.change(self.default_language)
-        if self.default_context:
-            try:
-                await self.contexts.setup(
-                    self.default_context,
-                    self.default_language,
-                    self.default_context_payload,
-                    announce=False,
-                )
-            except BeakerError as e:
-                log.error(
-                    "The default context %r was not set up: %s", self.default_context, e.message
-                )
+        try:
+            self.supervisor.subkernels = discover_subkernels()
+            await self.supervisor.change(self.default_language)
+            if self.default_context:
+                try:
+                    await self.contexts.setup(
+                        self.default_context,
+                        self.default_language,
+                        self.default_context_payload,
+                        announce=False,
+                    )
+                except BeakerError as e:
+                    log.error(
+                        "The default context %r was not set up: %s",
+                        self.default_context,
+                        e.message,
+                    )
+        finally:
+            started.set()
 
     async def run(self) -> None:
         """Run until a shutdown request or SIGTERM, then stop the subkernel."""

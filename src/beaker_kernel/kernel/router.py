@@ -64,6 +64,8 @@ class Router:
         self._running: dict[str, asyncio.Task[Any]] = {}
         #: Set by the kernel once the context switcher exists.
         self.magics: Magics | None = None
+        #: Set by the kernel while it starts: Beaker's own requests wait for it (below).
+        self.started: asyncio.Event | None = None
         self.notebook_items = NotebookItems()
 
     def start(self) -> None:
@@ -121,6 +123,18 @@ class Router:
         if not isinstance(msg_type, str):
             raise MessageError("Message header has no msg_type")
         handler = self._handlers.get(channel, msg_type)
+        started = self.started
+        if (
+            started is not None
+            and not started.is_set()
+            and channel == "shell"
+            and msg_type not in STANDARD_SHELL_TYPES
+        ):
+            # The default context is still being set up: a request for it (its info, its
+            # actions) or for another context waits, as upstream queued every request
+            # until then; so the default context never replaces one set up meanwhile.
+            await started.wait()
+            handler = self._handlers.get(channel, msg_type)
         if handler is not None:
             await self._handle(handler, channel, frames, header)
             return
