@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..errors import BeakerError, SubkernelDiedError, SubkernelStartError
+from ..errors import BeakerError, SubkernelDiedError, SubkernelStartError, UnknownLanguageError
 from ..lib.subkernel import BeakerSubkernel, get_subkernel
 from .launchers import SubkernelHandle, SubkernelLauncher
 from .link import SubkernelLink
@@ -86,6 +86,8 @@ class Supervisor:
         # Why no subkernel is running, once starting one failed; None while one runs or
         # is on its way (requests then wait for it instead of failing).
         self._no_subkernel_reason: str | None = None
+        # The installed kernelspecs (name → kernel.json) when a subkernel was last started.
+        self._kernelspecs: dict[str, Any] = {}
 
     @property
     def settled(self) -> bool:
@@ -119,8 +121,21 @@ class Supervisor:
         return link
 
     def resolve(self, language: str) -> type[BeakerSubkernel]:
-        """The subkernel definition of ``language`` (a slug or kernelspec name)."""
-        return get_subkernel(language, self.subkernels)
+        """The subkernel definition of ``language`` (a slug or kernelspec name).
+
+        A kernelspec name that says nothing of its language (a container kernelspec such
+        as ``beaker-julia-docker``, which front ends get back as ``subkernel``) is known
+        by the ``language`` of its kernel.json.
+        """
+        try:
+            return get_subkernel(language, self.subkernels)
+        except UnknownLanguageError:
+            spec = self._kernelspecs.get(language)
+            if spec is not None:
+                for subkernel in sorted(self.subkernels.values(), key=lambda s: (s.WEIGHT, s.SLUG)):
+                    if subkernel.matches_kernelspec(language, spec):
+                        return subkernel
+            raise
 
     def adopt(self, link: SubkernelLink, subkernel: type[BeakerSubkernel]) -> None:
         """Make ``link`` (to a subkernel already answering) the running subkernel."""
@@ -161,6 +176,7 @@ class Supervisor:
             for name, spec in (await self.launcher.kernelspecs()).items()
             if not spec.get("metadata", {}).get("beaker_kernel")
         }
+        self._kernelspecs = specs
         kernel_name = subkernel.choose_kernelspec(specs, wanted)
         handle = await self.launcher.start(kernel_name)
         handle.local = runs_locally(specs[kernel_name])
