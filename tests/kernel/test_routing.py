@@ -137,7 +137,7 @@ async def test_a_message_with_a_bad_signature_is_dropped(kernel: Harness) -> Non
 async def test_replies_route_back_and_a_later_reply_retires_dropped_requests(
     kernel: Harness,
 ) -> None:
-    dropped = kernel.message("execute_request", {"code": None})
+    dropped = kernel.message("execute_request", {"code": "the subkernel never answers this"})
     answered = kernel.message("execute_request", {"code": "1"})
     await kernel.send("shell", dropped)
     await kernel.send("shell", answered, ident=b"client-2")

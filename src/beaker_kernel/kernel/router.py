@@ -22,6 +22,7 @@ import zmq.asyncio
 from ..errors import BeakerError, MessageError, SubkernelStartError
 from ..interface import Direction, Handler, Message
 from ..wire import STANDARD_SHELL_TYPES, Frames, InvalidSignature, Request, reply_type
+from . import validation
 from .frontend import FrontEnd
 from .handlers import KERNEL, HandlerTable
 from .interception import Interceptors, encode_message
@@ -230,6 +231,15 @@ class Router:
         frontend.publish("status", {"execution_state": "idle"}, header)
 
     async def _forward(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
+        msg_type = str(header.get("msg_type", ""))
+        if channel == "shell" and msg_type in validation.CHECKED_TYPES:
+            wrong = validation.problem(msg_type, frames.parts[4])
+            if wrong is not None:
+                # The subkernel would drop it without a reply; answer as a kernel should.
+                self._frontend.answer_error(
+                    channel, frames.idents, header, MessageError(wrong).reply_content()
+                )
+                return
         supervisor = self._supervisor
         link = supervisor.link
         if link is None or not supervisor.settled:
@@ -238,7 +248,6 @@ class Router:
             except SubkernelStartError as e:
                 self._frontend.answer_error(channel, frames.idents, header, e.reply_content())
                 return
-        msg_type = str(header.get("msg_type", ""))
         if msg_type == "execute_request":
             magics = self.magics
             if (
