@@ -63,8 +63,10 @@ def check_info(info: dict[str, Any], kernel: Kernel, *, debug: bool = False) -> 
     assert info["workflow_info"] == WORKFLOW_INFO
     agent = info["agent"]
     assert keys(agent) == AGENT_KEYS
-    assert agent["name"] == "BeakerAgent"
-    assert {"run_code", "ask_user"} <= keys(agent["tools"])
+    assert agent["name"] == "ProtocolCheckAgent"
+    assert keys(agent["tools"]) >= {"run_code", "ask_user", "read_notebook"}
+    assert agent["tools"]["read_notebook"].startswith("Read the user's notebook.")
+    assert agent["agent_prompt"] == "You check the protocol (tests)."
     assert all(isinstance(doc, str) and doc for doc in agent["tools"].values())
     assert isinstance(agent["agent_prompt"], str)
     assert info["debug"] is debug
@@ -168,9 +170,12 @@ def test_context_info_is_followed_by_the_chat_history_once_the_agent_exists(
     kernel: Kernel,
 ) -> None:
     kernel.script([{"text": "Hello."}], context="protocheck")
+    before = send(kernel.client, "context_info_request", {}).one("context_info_response")
     assert send(kernel.client, "llm_request", {"request": "Hi"}).content == ok()
     trace = send(kernel.client, "context_info_request", {})
     assert trace.types() == ["status", "context_info_response", "chat_history", "status"]
+    # the agent is described the same before it exists (without importing it) and after
+    assert trace.one("context_info_response")["info"] == before["info"]
 
 
 def test_beaker_session_info(kernel: Kernel) -> None:

@@ -1,8 +1,8 @@
 """A context for the protocol tests, written the way upstream Beaker documents contexts.
 
 It runs in every language and offers one handler of each kind the protocol knows: an
-action that echoes, one that raises, one whose code raises in the subkernel, one that
-asks the front end for its notebook, and a plain custom message.
+action that echoes, one that raises, one whose code raises in the subkernel, and a plain
+custom message. Its agent has a tool that asks the front end for its notebook.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ class ProtocolCheckContext(BeakerContext):
 
     SLUG = "protocheck"
     compatible_subkernels = ["python3", "rlang", "julia"]
+    agent_cls = f"{__package__}.agent:ProtocolCheckAgent"
 
     def __init__(self, beaker_kernel: Any, config: dict[str, Any]) -> None:
-        super().__init__(beaker_kernel, None, config)
+        super().__init__(beaker_kernel, self.agent_cls, config)
 
     @action(default_payload='{"value": 1}')
     async def echo(self, message: Any) -> Any:
@@ -44,11 +45,6 @@ class ProtocolCheckContext(BeakerContext):
         """Runs code that raises in the subkernel; returns the error's name."""
         result = await self.execute(RAISING[self.subkernel.SLUG])
         return {"failed": result["error"] is not None}
-
-    @action()
-    async def fetch_notebook_state(self, message: Any) -> Any:
-        """Asks the front end for its notebook and returns it."""
-        return await self.beaker_kernel.request_notebook_state(message)
 
     @intercept()
     async def ping_request(self, message: Any) -> Any:
