@@ -182,6 +182,10 @@ class BeakerAgent(ReActAgent):  # type: ignore[misc]  # archytas is untyped
         react_context: dict[str, Any],
     ) -> Any:
         result = await super().call_tool(tool_call_dict, loop_controller, react_context)
+        if self.context.beaker_kernel.verbose and result[1]:
+            # upstream's verbose agents showed each tool's output (archytas's own verbose
+            # mode would also print to the kernel's console)
+            self.display_observation(str(getattr(result[0], "content", "")))
         if loop_controller.state == LoopController.STOP_SUCCESS and self._stopped_with is None:
             # archytas 1 ended the loop here with the tool's output as the answer; contexts
             # rely on that to return a code cell.
