@@ -139,13 +139,17 @@ class AgentRunner:
                 "stream", {"name": "stderr", "text": "Request interrupted."}, request.header
             )
             stopped = AgentInterruptedError("Stopped: the agent was interrupted.")
-            await self._finish(request, agent, {**stopped.reply_content(), "status": "abort"})
+            await self._finish(
+                request,
+                agent,
+                {**stopped.reply_content(), "status": "abort", "execution_count": None},
+            )
         except Exception as e:
             error = explain(e)
             if not isinstance(error, AgentError) or error.ename == "AgentFailedError":
                 log.warning("The agent failed", exc_info=e)
             self._tell(request, error)
-            await self._finish(request, agent, error.reply_content())
+            await self._finish(request, agent, {**error.reply_content(), "execution_count": None})
         else:
             self._publish_answer(request, context, answer)
             await self._finish(request, agent, ok_reply())
