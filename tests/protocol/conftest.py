@@ -82,6 +82,8 @@ class Trace:
     request: dict[str, Any]
     reply: dict[str, Any]
     iopub: list[dict[str, Any]] = field(default_factory=list)
+    #: Shell replies to other requests that arrived before this request's reply.
+    other_replies: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def msg_id(self) -> str:
@@ -147,8 +149,12 @@ def collect(client: BeakerClient, msg: dict[str, Any], *, timeout: float = 90) -
             and m["content"]["execution_state"] == "idle"
         ):
             break
-    reply = client.collect(msg_id, wait_idle=False, timeout=max(1, deadline - time.monotonic()))
-    return Trace(msg, reply.reply, iopub)
+    others: list[dict[str, Any]] = []
+    while True:
+        reply = client.get_shell_msg(timeout=max(1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return Trace(msg, reply, iopub, others)
+        others.append(reply)
 
 
 @dataclass
@@ -213,6 +219,13 @@ class Kernel:
             "stop_on_error": True,
         }
         return send(self.client, "execute_request", content, **kw)
+
+    def run_settled(self, code: str) -> Trace:
+        """Run ``code`` and wait for its post-execute ``kernel_state_info``."""
+        trace = self.run(code)
+        assert trace.content["status"] == "ok", trace.content
+        self.client.wait_for_iopub("kernel_state_info", parent_id=trace.msg_id, timeout=60)
+        return trace
 
     def model_calls(self) -> list[dict[str, Any]]:
         if not self.log_path.exists():

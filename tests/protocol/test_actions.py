@@ -45,8 +45,7 @@ def test_a_custom_message_replies_with_its_return_value(kernel: Kernel) -> None:
 
 def test_built_in_actions(kernel: Kernel) -> None:
     kernel.setup("protocheck", {"shown": True})
-    assert kernel.run(kernel.code["assign"]).content["status"] == "ok"
-    kernel.client.drain_iopub()
+    kernel.run_settled(kernel.code["assign"])
     state = send(kernel.client, "get_subkernel_state_request", {})
     assert state.content["status"] == "ok"
     assert "answer" in state.content["return"]["variables"]
