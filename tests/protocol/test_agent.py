@@ -61,7 +61,9 @@ def test_run_code_fills_a_child_cell(kernel: Kernel) -> None:
         "tool_input": {"code": code},
     }
     child = trace.one("add_child_codecell")
-    assert keys(child) == CHILD_CELL_KEYS
+    # checkpoints are on by default: the cell can be rolled back to before the code ran
+    assert keys(child) == CHILD_CELL_KEYS | {"checkpoint_index"}
+    assert isinstance(child["checkpoint_index"], int)
     assert (child["action"], child["language"], child["code"], child["autoexecute"]) == (
         "code_cell",
         kernel.language,

@@ -18,6 +18,7 @@ from .upstream import (
     ACTION_KEYS,
     AGENT_KEYS,
     BUILT_IN_ACTIONS,
+    CHAT_HISTORY_KEYS,
     CONTEXT_INFO_KEYS,
     CUSTOM_MESSAGE_KEYS,
     DEBUG_EVENT_KEYS,
@@ -38,7 +39,7 @@ def check_info(info: dict[str, Any], kernel: Kernel, *, debug: bool = False) -> 
     assert keys(info) == INFO_KEYS
     assert (info["language"], info["subkernel"]) == (kernel.display_name, kernel.subkernel)
     actions = info["actions"]
-    assert keys(actions) >= BUILT_IN_ACTIONS
+    assert keys(actions) >= BUILT_IN_ACTIONS | {"rollback", "add_checkpoint"}
     for name, described in actions.items():
         assert keys(described) == ACTION_KEYS, name
         assert described["intercept"] == f"{name}_request"
@@ -152,8 +153,7 @@ def test_context_info_response(kernel: Kernel) -> None:
     trace = send(kernel.client, "context_info_request", {})
     assert trace.reply["msg_type"] == "context_info_reply"
     assert trace.content == ok()
-    # no agent yet: no chat_history (it would create the agent)
-    assert trace.types() == ["status", "context_info_response", "status"]
+    assert trace.types() == ["status", "context_info_response", "chat_history", "status"]
     response = trace.one("context_info_response")
     assert keys(response) == CONTEXT_INFO_KEYS
     assert response["slug"] == "protocheck"
@@ -166,16 +166,22 @@ def test_context_info_response(kernel: Kernel) -> None:
     check_info(response["info"], kernel)
 
 
-def test_context_info_is_followed_by_the_chat_history_once_the_agent_exists(
-    kernel: Kernel,
-) -> None:
+def test_the_agent_is_described_alike_before_and_after_it_exists(kernel: Kernel) -> None:
     kernel.script([{"text": "Hello."}], context="protocheck")
-    before = send(kernel.client, "context_info_request", {}).one("context_info_response")
+    before = send(kernel.client, "context_info_request", {})
+    # no agent yet: an empty conversation of the same shape, naming the model
+    history = before.one("chat_history")
+    assert keys(history) == CHAT_HISTORY_KEYS
+    assert history["records"] == []
+    assert history["model"]["provider"] == "ScriptedModel"
     assert send(kernel.client, "llm_request", {"request": "Hi"}).content == ok()
-    trace = send(kernel.client, "context_info_request", {})
-    assert trace.types() == ["status", "context_info_response", "chat_history", "status"]
-    # the agent is described the same before it exists (without importing it) and after
-    assert trace.one("context_info_response")["info"] == before["info"]
+    after = send(kernel.client, "context_info_request", {})
+    assert after.types() == ["status", "context_info_response", "chat_history", "status"]
+    assert keys(after.one("chat_history")) == CHAT_HISTORY_KEYS
+    assert after.one("chat_history")["records"]
+    # described without importing the agent's module, and from the agent itself: the same
+    info = after.one("context_info_response")["info"]
+    assert info == before.one("context_info_response")["info"]
 
 
 def test_beaker_session_info(kernel: Kernel) -> None:
@@ -195,7 +201,13 @@ def test_reset_starts_a_fresh_subkernel_with_the_same_context(kernel: Kernel) ->
     trace = send(kernel.client, "reset_request", {}, timeout=180)
     assert trace.reply["msg_type"] == "reset_reply"
     assert trace.content == ok(True)
-    assert trace.types(copies=False) == ["status", "preview", "kernel_state_info", "status"]
+    assert trace.types(copies=False) == [
+        "status",
+        "preview",
+        "kernel_state_info",
+        "chat_history",
+        "status",
+    ]
     # a new subkernel: it counts cells from 1, and the variable is gone
     gone = kernel.run(kernel.code["read"])
     assert gone.content["status"] == "error"
