@@ -286,3 +286,11 @@ def test_default_context_from_the_environment(python_kernel: Any, csv_file: Path
     assert response["config"] == payload
     assert response["language"] == {"slug": "rlang", "subkernel": "ir"}
     assert kernel.run("cat(nrow(cities))").stream() == "4"
+
+
+def test_default_context_debug_and_verbose_from_the_environment(python_kernel: Any) -> None:
+    kernel = python_kernel(
+        {"BEAKER_DEFAULT_CONTEXT_DEBUG": "true", "BEAKER_DEFAULT_CONTEXT_VERBOSE": "True"}
+    )
+    info = send(kernel.client, "context_info_request").one("context_info_response")["info"]
+    assert (info["debug"], info["verbose"]) == (True, True)

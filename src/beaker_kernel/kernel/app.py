@@ -122,6 +122,24 @@ class BeakerKernelApp(JupyterApp):
             return {}
         return value
 
+    default_context_debug = Bool(
+        help="Set the default context up with debug on (debug_event messages). "
+        "Environment: BEAKER_DEFAULT_CONTEXT_DEBUG (true/false).",
+    ).tag(config=True)
+
+    @default("default_context_debug")
+    def _default_default_context_debug(self) -> bool:
+        return env_bool("BEAKER_DEFAULT_CONTEXT_DEBUG", False)
+
+    default_context_verbose = Bool(
+        help="Set the default context up verbose (the agent's llm_observation messages). "
+        "Environment: BEAKER_DEFAULT_CONTEXT_VERBOSE (true/false).",
+    ).tag(config=True)
+
+    @default("default_context_verbose")
+    def _default_default_context_verbose(self) -> bool:
+        return env_bool("BEAKER_DEFAULT_CONTEXT_VERBOSE", False)
+
     service_url = Unicode(
         help="Base URL of the Beaker service that started this kernel; subkernels are then "
         "started through it. Environment: BEAKER_SERVICE_URL (set by the service).",
@@ -422,6 +440,8 @@ class BeakerKernelApp(JupyterApp):
             self.supervisor.subkernels = discover_subkernels()
             await self.supervisor.change(self.default_language)
             if self.default_context:
+                self.services.debug_enabled = self.default_context_debug
+                self.services.verbose = self.default_context_verbose
                 try:
                     await self.contexts.setup(
                         self.default_context,
