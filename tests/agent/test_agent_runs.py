@@ -75,6 +75,8 @@ def test_agent_runs_code_and_answers_with_the_result(
     }
     child = exchange.one("add_child_codecell")
     request = child.pop("execute_request_msg")
+    # checkpoints are on by default: the cell can be rolled back to before the code ran
+    assert isinstance(child.pop("checkpoint_index"), int)
     assert child == {
         "action": "code_cell",
         "language": language,
