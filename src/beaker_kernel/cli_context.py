@@ -58,9 +58,10 @@ def describe_contexts() -> dict[str, Any]:
 
     registry = ContextRegistry()
     kernels = installed_kernels()
-    contexts: dict[str, Any] = {}
+    classes = registry.all()
     problems = dict(registry.problems)
-    for slug, cls in registry.all().items():
+    contexts: dict[str, Any] = {}
+    for slug, cls in classes.items():
         try:
             languages = cls.available_subkernels()
         except Exception as e:
@@ -98,10 +99,8 @@ def installed_kernels() -> dict[str, str]:
 
 
 def _source(origin: str) -> str:
-    if origin.startswith("entry point "):
+    if origin.startswith(("entry point ", "mapping file ")):
         return origin
-    if origin.endswith(".json"):
-        return f"mapping file {origin}"
     return f"folder {origin}" if origin else "unknown"
 
 

@@ -43,11 +43,12 @@ def test_registry_reports_and_skips_them(
     assert "nowhere" not in contexts
     mappings = Path(broken_plugins["XDG_DATA_HOME"]) / "beaker" / "contexts"
     assert registry.problems["broken"] == (
-        f"The contexts mapping {mappings / 'broken.json'} ({BROKEN_MODULE}) failed to load: "
+        f"The contexts plugin 'broken', mapping file {mappings / 'broken.json'}, "
+        "failed to load: "
         "No module named 'a_dependency_nobody_installed'"
     )
     assert registry.problems["nowhere"] == (
-        f"The contexts mapping {mappings / 'nowhere.json'} (no_such_package.context) failed to "
+        f"The contexts plugin 'nowhere', mapping file {mappings / 'nowhere.json'}, failed to "
         "load: No module named 'no_such_package'"
     )
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
@@ -71,9 +72,9 @@ def test_service_lists_the_others_and_logs_them(
     assert {"default", "dataset"} <= set(contexts)
     assert "broken" not in contexts
     assert "nowhere" not in contexts
-    assert "broken.json (beaker_test_broken_context) failed to load" in log
+    assert "broken.json, failed to load" in log
     assert "No module named 'a_dependency_nobody_installed'" in log
-    assert "nowhere.json (no_such_package.context) failed to load" in log
+    assert "nowhere.json, failed to load" in log
 
 
 def test_kernel_says_why_and_sets_up_the_others(broken_plugins: dict[str, str]) -> None:

@@ -69,7 +69,7 @@ def test_found_through_its_installed_mapping(weather_package: Path) -> None:
     registry = ContextRegistry()
     cls = registry.all()["weather"]
     assert f"{cls.__module__}.{cls.__qualname__}" == "beaker_weather.context.WeatherContext"
-    assert registry.origin("weather") == str(mapping)
+    assert registry.origin("weather") == f"mapping file {mapping}"
     assert cls.available_subkernels() == ["python3", "julia", "rlang"]
     assert json.loads(cls.default_payload()) == PAYLOAD
 

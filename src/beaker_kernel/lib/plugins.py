@@ -22,8 +22,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
@@ -109,39 +110,54 @@ def load_mapping(data: dict[str, Any]) -> type[Any]:
     return cls
 
 
-def discover(kind: ResourceType, group: str, base: type[Any]) -> Discovered:
-    """Every ``kind`` plugin: entry points in ``group``, then ``share/beaker`` mappings.
+#: slug → (where it comes from, how to load its class)
+Candidates = dict[str, tuple[str, Callable[[], type[Any]]]]
 
-    A later source overrides an earlier one with the same slug; a plugin that cannot be
-    imported, or is not a subclass of ``base``, is reported in ``problems`` and skipped.
-    """
-    found = Discovered()
+
+def candidates(kind: ResourceType, group: str) -> Candidates:
+    """Every ``kind`` plugin by slug, without importing any: entry points in ``group``, then
+    ``share/beaker`` mappings (a later one overrides an earlier one with the same slug)."""
+    found: Candidates = {}
     for ep in entry_points(group=group):
-        try:
-            cls = ep.load()
-        except Exception as e:
-            found.fail(ep.name, f"The {kind} plugin {ep.name!r} ({ep.value}) failed to load: {e}")
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            found.fail(
-                ep.name, f"The {kind} plugin {ep.name!r} ({ep.value}) is not a {base.__name__}"
-            )
-            continue
-        found.add(ep.name, cls, f"entry point {ep.value}")
+        found[ep.name] = (f"entry point {ep.value}", ep.load)
     for path, data in find_mappings(kind):
-        slug = data["slug"]
+        found[data["slug"]] = (
+            f"mapping file {path}",
+            partial(_load_mapping_at, path, data),
+        )
+    return found
+
+
+def _load_mapping_at(path: str, data: dict[str, Any]) -> type[Any]:
+    cls = load_mapping(data)
+    cls._autodiscovery = {"mapping_file": path, **data}
+    return cls
+
+
+def load_candidate(
+    kind: str, slug: str, origin: str, load: Callable[[], type[Any]], base: type[Any]
+) -> type[Any]:
+    """Import one plugin; raises :class:`PluginError` saying what went wrong."""
+    try:
+        cls = load()
+    except Exception as e:
+        raise PluginError(f"The {kind} plugin {slug!r}, {origin}, failed to load: {e}") from e
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(f"The {kind} plugin {slug!r}, {origin}, is not a {base.__name__}")
+    return cls
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded (the message says which and why)."""
+
+
+def discover(kind: ResourceType, group: str, base: type[Any]) -> Discovered:
+    """Every ``kind`` plugin, imported: see :func:`candidates`. One that cannot be imported,
+    or is not a subclass of ``base``, is reported in ``problems`` and skipped."""
+    found = Discovered()
+    for slug, (origin, load) in candidates(kind, group).items():
         try:
-            cls = load_mapping(data)
-        except Exception as e:
-            found.fail(
-                slug, f"The {kind} mapping {path} ({data.get('package')}) failed to load: {e}"
-            )
-            continue
-        if not issubclass(cls, base):
-            found.fail(
-                slug, f"The {kind} mapping {path} names {cls.__name__}, not a {base.__name__}"
-            )
-            continue
-        cls._autodiscovery = {"mapping_file": path, **data}
-        found.add(slug, cls, path)
+            found.add(slug, load_candidate(kind, slug, origin, load, base), origin)
+        except PluginError as e:
+            found.fail(slug, str(e))
     return found

@@ -31,7 +31,7 @@ from traitlets import List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import ContextError, UnknownContextError
-from .plugins import Discovered, discover
+from .plugins import Candidates, Discovered, PluginError, candidates, load_candidate
 
 ENTRY_POINT_GROUP = "beaker.contexts"
 
@@ -58,45 +58,92 @@ class ContextRegistry(LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._found: Discovered | None = None
+        self._candidates: Candidates | None = None
+        self._everything_loaded = False
 
     @property
     def problems(self) -> dict[str, str]:
         return self._discovered().problems
 
+    def names(self) -> list[str]:
+        """The slugs on offer, without importing anything (folders excepted)."""
+        self._discovered()
+        assert self._candidates is not None
+        assert self._found is not None
+        return sorted({*self._candidates, *self._found.classes})
+
     def all(self) -> dict[str, type[Any]]:
-        """slug → context class, sorted by the class's ``WEIGHT``, then slug."""
-        classes = self._discovered().classes
+        """slug → context class (every one imported), sorted by ``WEIGHT``, then slug."""
+        found = self._discovered()
+        if not self._everything_loaded:
+            assert self._candidates is not None
+            for slug in list(self._candidates):
+                self._load(slug)
+            self._everything_loaded = True
+        classes = found.classes
         return dict(sorted(classes.items(), key=lambda item: (_weight(item[1]), item[0])))
 
     def origin(self, slug: str) -> str:
         return self._discovered().origins.get(slug, "")
 
     def get(self, slug: str) -> type[Any]:
-        found = self._discovered()
-        if slug not in found.classes:
+        """The context ``slug``; only its own module is imported."""
+        cls = self._find(slug)
+        if cls is None:
             # Installed or mounted since the last look: look again before refusing.
             self.reload()
+            cls = self._find(slug)
+        if cls is None:
             found = self._discovered()
-        if slug not in found.classes:
             hint = f" ({found.problems[slug]})" if slug in found.problems else ""
             raise UnknownContextError(
                 f"Unknown context {slug!r}{hint}. Available contexts: "
-                f"{', '.join(self.all()) or 'none'}."
+                f"{', '.join(self.names()) or 'none'}."
             )
-        return found.classes[slug]
+        return cls
+
+    def _find(self, slug: str) -> type[Any] | None:
+        found = self._discovered()
+        if slug not in found.classes:
+            self._load(slug)
+        if slug not in found.classes:
+            # a class may declare a SLUG other than the name it was registered under
+            self.all()
+        return found.classes.get(slug)
 
     def reload(self) -> None:
         self._found = None
+        self._candidates = None
+        self._everything_loaded = False
+
+    def _load(self, slug: str) -> None:
+        from .context import BeakerContext
+
+        found = self._discovered()
+        assert self._candidates is not None
+        entry = self._candidates.pop(slug, None)
+        if entry is None:
+            return
+        origin, load = entry
+        try:
+            cls = load_candidate("contexts", slug, origin, load, BeakerContext)
+        except PluginError as e:
+            found.fail(slug, str(e))
+            return
+        # a class may name its own slug (SLUG); its registration name is only a default
+        found.add(slug_of(cls, slug), cls, origin)
 
     def _discovered(self) -> Discovered:
         if self._found is None:
-            self._found = self._discover()
+            self._candidates = candidates("contexts", ENTRY_POINT_GROUP)
+            self._found = self._folders()
+            # a mounted folder overrides an installed context of the same slug
+            for slug in self._found.classes:
+                self._candidates.pop(slug, None)
         return self._found
 
-    def _discover(self) -> Discovered:
-        from .context import BeakerContext
-
-        found = discover("contexts", ENTRY_POINT_GROUP, BeakerContext)
+    def _folders(self) -> Discovered:
+        found = Discovered()
         for folder in self.context_path:
             path = Path(folder)
             if not path.is_dir():
@@ -111,11 +158,7 @@ class ContextRegistry(LoggingConfigurable):
                     found.fail(child.name, e.message)
                     continue
                 found.add(slug_of(cls, child.name), cls, str(child))
-        # A class may name its own slug (SLUG); its registration name is only a default.
-        renamed = Discovered(problems=found.problems)
-        for name, cls in found.classes.items():
-            renamed.add(slug_of(cls, name), cls, found.origins.get(name, ""))
-        return renamed
+        return found
 
 
 def _weight(cls: type[Any]) -> int:
