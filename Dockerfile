@@ -7,17 +7,24 @@
 # Behind a TLS-intercepting proxy, pass its CA bundle as the optional secret `extra_ca`
 # (docker build --secret id=extra_ca,src=/etc/ssl/certs/ca-certificates.crt .); without it the build is unchanged.
 
+# The wheel's build hook bundles the development interface (beaker serve --dev-ui) with npm; the build
+# fails rather than ship an image without it (BEAKER_DEV_UI_BUILD=required).
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv ca-certificates nodejs npm \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hatch_build.py ./
 COPY src/ src/
 COPY contexts/ contexts/
 COPY procedures/ procedures/
+ENV BEAKER_DEV_UI_BUILD=required
 RUN --mount=type=secret,id=extra_ca,required=false \
-    if [ -s /run/secrets/extra_ca ]; then export PIP_CERT=/run/secrets/extra_ca; fi \
+    --mount=type=cache,target=/root/.npm \
+    if [ -s /run/secrets/extra_ca ]; then \
+        export PIP_CERT=/run/secrets/extra_ca NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca; \
+    fi \
  && python3 -m venv /opt/build \
  && /opt/build/bin/pip install --no-cache-dir -q build \
  && /opt/build/bin/python -m build --wheel --outdir /wheels . \

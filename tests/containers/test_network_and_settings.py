@@ -9,6 +9,7 @@ listener on this machine stands for the outside world.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -109,6 +110,8 @@ def test_by_default_kernels_reach_neither_the_host_nor_beyond(
     assert port_binding(deployment) == [
         {"HostIp": "127.0.0.1", "HostPort": deployment.env["BEAKER_HOST_PORT"]}
     ]
+    # and it is API-only: no development interface unless BEAKER_DEV_UI asks for it
+    assert deployment.http("GET", "/dev/", token=None).status == 404
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +125,7 @@ def configured() -> Iterator[Deployment]:
             "BEAKER_DEFAULT_CONTEXT": "default",
             "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
             "BEAKER_DEFAULT_CONTEXT_PAYLOAD": "{}",
+            "BEAKER_DEV_UI": "1",
         }
     )
     env_file = deployment.test_dir / "beaker.env"
@@ -197,6 +201,18 @@ def test_outbound_access_and_settings_reach_the_kernels(
         # the settings stay out of the kernel container
         names = {entry.split("=", 1)[0] for entry in container["Config"]["Env"]}
         assert not {n for n in names if n.startswith(("TOOL_ENABLED_", "BEAKER_DEFAULT_"))}
+
+        # BEAKER_DEV_UI=1: the image was built with the development interface and serves it
+        page = deployment.http("GET", "/dev/", token=None)
+        assert page.status == 200, page.body
+        script = re.search(rb'src="(devui-[0-9a-f]+\.js)"', page.body)
+        assert script, page.body
+        asset = deployment.http("GET", f"/dev/{script[1].decode()}", token=None)
+        assert asset.status == 200
+        assert asset.headers["Content-Type"].startswith(
+            ("application/javascript", "text/javascript")
+        )
+        assert len(asset.body) > 100_000
     finally:
         ws.close()
         deployment.delete(beaker_id)
