@@ -26,9 +26,6 @@ class FakeSocket:
     def __init__(self) -> None:
         self.sent: list[list[bytes]] = []
 
-    async def send_multipart(self, frames: list[bytes]) -> None:
-        self.sent.append(list(frames))
-
 
 class FakeHandle:
     kernel_name = "python3"
@@ -62,6 +59,10 @@ class FakeLink:
 
     def socket(self, channel: str) -> FakeSocket:
         return self.control if channel == "control" else self.shell
+
+    def send(self, channel: str, frames: list[bytes]) -> None:
+        sock = self.stdin if channel == "stdin" else self.socket(channel)
+        sock.sent.append(list(frames))
 
     def received(self, channel: str = "shell") -> list[dict[str, Any]]:
         """What Beaker sent on ``channel``, checked with the subkernel's key and decoded."""

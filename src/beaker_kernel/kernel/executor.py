@@ -227,7 +227,9 @@ class InternalExecutor:
             future, link, visible=visible, copy=self._carbon_copy() if carbon_copy else None
         )
         try:
-            await link.shell.send_multipart(encode(link.session, msg, idents))
+            sending = link.send("shell", encode(link.session, msg, idents))
+            if sending is not None:
+                await sending
             return await asyncio.wait_for(future, timeout)
         finally:
             execution = self._executions.pop(msg_id, None)

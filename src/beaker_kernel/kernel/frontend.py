@@ -23,6 +23,7 @@ from jupyter_client.session import Session
 from ..errors import MessageError
 from ..wire import Frames, Request, encode, reply_type
 from .link import address, as_bytes
+from .pump import ErrorHandler, Handler, Pump, send_frames
 
 log = logging.getLogger("beaker_kernel")
 
@@ -40,6 +41,7 @@ class FrontEnd:
         self._zmq = zmq_context
         self._topic_prefix = f"kernel.{uuid.uuid4()}.".encode()
         self._now: dict[zmq.asyncio.Socket, zmq.Socket[bytes]] = {}
+        self._pumps: dict[zmq.asyncio.Socket, Pump] = {}
         # input_request msg_id → future of the front end's answer (see ask_user).
         self._stdin_waiters: dict[str, asyncio.Future[str]] = {}
 
@@ -70,7 +72,17 @@ class FrontEnd:
             "iopub": self.iopub,
         }[channel]
 
+    def listen(self, channel: str, handle: Handler, on_error: ErrorHandler) -> Pump:
+        """Feed the messages arriving on ``channel`` to ``handle`` (see pump.py)."""
+        sock = self.socket(channel)
+        pump = Pump(sock, handle, name=f"the front end's {channel}", on_error=on_error)
+        self._pumps[sock] = pump
+        pump.start()
+        return pump
+
     def close(self) -> None:
+        for pump in self._pumps.values():
+            pump.stop()
         for sock in (self.shell, self.control, self.stdin, self.iopub):
             sock.close(linger=500)
 
@@ -79,9 +91,12 @@ class FrontEnd:
     def send_now(self, sock: zmq.asyncio.Socket, frames: list[bytes]) -> None:
         """Send ``frames`` on a front-end socket at once."""
         try:
-            self._now[sock].send_multipart(frames, zmq.NOBLOCK)
+            send_frames(self._now[sock], frames)
         except zmq.Again:
             log.warning("A front end is not reading its messages; one was dropped")
+        pump = self._pumps.get(sock)
+        if pump is not None:
+            pump.kick()
 
     def forward(self, channel: str, frames: Frames) -> None:
         """Send a message from the subkernel (its signature checked) on, signed by Beaker."""
@@ -201,18 +216,27 @@ class FrontEnd:
 
     # ------------------------------------------------------------ iopub subscriptions
 
-    async def greet_subscribers(self) -> None:
+    def greet_subscribers(self) -> None:
         """Answer every new iopub subscription with ``iopub_welcome`` (JEP 65)."""
-        while True:
-            event = await self.iopub.recv()
-            if event[:1] != b"\x01":
-                continue
-            try:
-                topic = event[1:].decode()
-            except UnicodeDecodeError:
-                continue
-            msg = self.session.msg("iopub_welcome", {"subscription": topic})
-            self.send_now(self.iopub, encode(self.session, msg, [event[1:]] if topic else []))
+        self.listen("iopub", self._greet, _log_error("an iopub subscription"))
+
+    def _greet(self, raw: list[bytes]) -> None:
+        event = raw[0] if len(raw) == 1 else b""
+        if event[:1] != b"\x01":
+            return
+        try:
+            topic = event[1:].decode()
+        except UnicodeDecodeError:
+            return
+        msg = self.session.msg("iopub_welcome", {"subscription": topic})
+        self.send_now(self.iopub, encode(self.session, msg, [event[1:]] if topic else []))
+
+
+def _log_error(what: str) -> ErrorHandler:
+    def on_error(error: BaseException) -> None:
+        log.error("Error while handling %s", what, exc_info=error)
+
+    return on_error
 
 
 def _heartbeat(address: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from typing import Any
 
 import zmq
@@ -12,6 +12,7 @@ import zmq.asyncio
 from jupyter_client.session import Session
 
 from .launchers import SubkernelHandle
+from .pump import ErrorHandler, Handler, Pump, send_frames, send_when_possible
 
 
 class SubkernelLink:
@@ -43,6 +44,17 @@ class SubkernelLink:
             sock.setsockopt(zmq.LINGER, 0)
         self.monitor = self.shell.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Plain sockets sharing the handles, for sending without a future per message, and
+        # the pumps reading the channels (see pump.py).
+        self._now: dict[str, zmq.Socket[bytes]] = {
+            channel: zmq.Socket.shadow(sock.underlying)
+            for channel, sock in (
+                ("shell", self.shell),
+                ("control", self.control),
+                ("stdin", self.stdin),
+            )
+        }
+        self.pumps: dict[str, Pump] = {}
         self.shell.connect(address(info, "shell_port"))
         self.stdin.connect(address(info, "stdin_port"))
         self.control.connect(address(info, "control_port"))
@@ -56,10 +68,42 @@ class SubkernelLink:
         """The socket requests of ``channel`` go out on (``shell`` or ``control``)."""
         return self.control if channel == "control" else self.shell
 
+    def listen(self, channel: str, handle: Handler, on_error: ErrorHandler) -> Pump:
+        """Feed what arrives on ``channel`` (shell, control, stdin, iopub) to ``handle``."""
+        sock = {"shell": self.shell, "control": self.control, "stdin": self.stdin}.get(
+            channel, self.iopub
+        )
+        pump = Pump(sock, handle, name=f"the subkernel's {channel}", on_error=on_error)
+        self.pumps[channel] = pump
+        pump.start()
+        return pump
+
+    def send(self, channel: str, frames: list[bytes]) -> Awaitable[None] | None:
+        """Send ``frames`` on ``channel`` (shell, control or stdin) at once; an awaitable
+        when the socket's queue is full and the send has to wait."""
+        sock = self._now["shell" if channel not in self._now else channel]
+        try:
+            send_frames(sock, frames)
+        except zmq.Again:
+            return self._send_later(channel, sock, frames)
+        self._kick(channel)
+        return None
+
+    async def _send_later(self, channel: str, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+        await send_when_possible(sock, frames)
+        self._kick(channel)
+
+    def _kick(self, channel: str) -> None:
+        pump = self.pumps.get(channel)
+        if pump is not None:
+            pump.kick()
+
     def close(self) -> None:
         # The watcher closes the link itself when the subkernel dies: never cancel the
         # task doing the closing.
         current = asyncio.current_task()
+        for pump in self.pumps.values():
+            pump.stop()
         for task in self.tasks:
             if task is not current:
                 task.cancel()
@@ -79,20 +123,3 @@ def address(info: dict[str, Any], port_name: str) -> str:
     if transport == "ipc":
         return f"ipc://{ip}-{info[port_name]}"
     return f"{transport}://{ip}:{info[port_name]}"
-
-
-async def bursts(sock: zmq.asyncio.Socket, most: int = 64) -> AsyncIterator[list[bytes]]:
-    """Messages from ``sock``: one awaited, then those already queued, read at once.
-
-    A kernel answers in bursts (busy, execute_input, reply, idle): reading what is
-    already there without going back to the event loop saves a wake-up per message.
-    """
-    now: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
-    while True:
-        yield await sock.recv_multipart()
-        for _ in range(most):
-            try:
-                raw = now.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            yield raw

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import zmq.asyncio
@@ -23,10 +24,11 @@ from .executor import InternalExecutor
 from .frontend import FrontEnd
 from .interception import Interceptors
 from .launchers import SubkernelHandle
-from .link import SubkernelLink, bursts
+from .link import SubkernelLink
 from .notebook_items import NotebookItems
 from .pending import PendingRequests
 from .post_execute import PostExecuteScheduler
+from .pump import ErrorHandler
 from .tasks import Tasks
 
 log = logging.getLogger("beaker_kernel")
@@ -65,19 +67,25 @@ class Relay:
 
     def open_link(self, handle: SubkernelHandle) -> SubkernelLink:
         link = SubkernelLink(self._zmq, handle)
-        for name, coro in (
-            ("shell", self._reply_loop(link, "shell")),
-            ("control", self._reply_loop(link, "control")),
-            ("stdin", self._stdin_loop(link)),
-            ("iopub", self._iopub_loop(link)),
-            ("watch", self._watch(link)),
-        ):
-            link.tasks.add(self._tasks.spawn(coro, name=f"sub-{name}"))
+        for channel in ("shell", "control"):
+            link.listen(
+                channel,
+                partial(self.reply_now, link, channel),
+                _log_error(f"a {channel} reply of the subkernel"),
+            )
+        link.listen("stdin", partial(self.stdin_now, link), _log_error("a stdin message"))
+        link.listen("iopub", partial(self.iopub_now, link), _log_error("an iopub message"))
+        link.tasks.add(self._tasks.spawn(self._watch(link), name="sub-watch"))
         return link
 
     async def close_link(self, link: SubkernelLink, error: Exception) -> None:
         current = asyncio.current_task()
         tasks = [task for task in link.tasks if task is not current]
+        tasks += [
+            busy
+            for pump in link.pumps.values()
+            if (busy := pump.busy) is not None and busy is not current
+        ]
         link.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._executor.fail_link(link, error)
@@ -87,31 +95,31 @@ class Relay:
 
     # ------------------------------------------------------------ loops
 
-    async def _intercepted(self, channel: str, frames: Frames) -> Frames | None:
-        """``frames`` after the interceptors of ``channel`` towards the front end, if any."""
+    def _intercepted_type(self, channel: str, frames: Frames) -> str | None:
+        """The type of ``frames`` when an interceptor towards the front end wants it."""
         types = self._interceptors.types(channel, Direction.TO_FRONTEND)
         if not types:
-            return frames
+            return None
         msg_type = frames.header().get("msg_type")
-        if msg_type not in types:
-            return frames
-        return await self._interceptors.apply(channel, Direction.TO_FRONTEND, frames, str(msg_type))
+        return msg_type if msg_type in types else None
 
-    async def _reply_loop(self, link: SubkernelLink, channel: str) -> None:
-        async for raw in bursts(link.socket(channel)):
-            await self.on_reply(link, channel, raw)
-
-    async def _stdin_loop(self, link: SubkernelLink) -> None:
-        while True:
-            await self.on_stdin(link, await link.stdin.recv_multipart())
-
-    async def _iopub_loop(self, link: SubkernelLink) -> None:
-        async for raw in bursts(link.iopub):
-            await self.on_iopub(link, raw)
+    async def _forward_intercepted(
+        self, channel: str, frames: Frames, msg_type: str, after: Callable[[], None] | None = None
+    ) -> None:
+        forwarded = await self._interceptors.apply(channel, Direction.TO_FRONTEND, frames, msg_type)
+        if forwarded is not None:
+            self._frontend.forward(channel, forwarded)
+        if after is not None:
+            after()
 
     # ------------------------------------------------------------ one message
+    #
+    # Each ``*_now`` method does all it can at once and returns ``None``, or what is left to
+    # wait for (an interceptor); its channel reads nothing more until that is done.
 
-    async def on_reply(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> None:
+    def reply_now(
+        self, link: SubkernelLink, channel: str, raw: list[bytes]
+    ) -> Awaitable[None] | None:
         """A shell or control reply from the subkernel."""
         try:
             frames = Frames.split(raw)
@@ -119,20 +127,29 @@ class Relay:
             parent = frames.parent_header()
         except MessageError as e:
             log.warning("Dropped a reply from the subkernel: %s", e.message)
-            return
+            return None
         msg_id = parent.get("msg_id")
         if self._executor.take_reply(msg_id, frames):
-            return
+            return None
         pending = self._pending.answered(msg_id)
         if pending is not None and pending.history_session is not None:
             frames = history_in_session(frames, pending.history_session)
-        forwarded = await self._intercepted(channel, frames)
-        if forwarded is not None:
-            self._frontend.forward(channel, forwarded)
-        if pending is not None and pending.msg_type == "execute_request":
-            self._last_cell_reply = frames
-            self.notebook_items.forget(msg_id)
-            self._post_execute.user_cell_done(pending.header, frames)
+
+        def after() -> None:
+            if pending is not None and pending.msg_type == "execute_request":
+                self._last_cell_reply = frames
+                self.notebook_items.forget(msg_id)
+                self._post_execute.user_cell_done(pending.header, frames)
+
+        msg_type = self._intercepted_type(channel, frames)
+        if msg_type is not None:
+            return self._forward_intercepted(channel, frames, msg_type, after)
+        self._frontend.forward(channel, frames)
+        after()
+        return None
+
+    async def on_reply(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> None:
+        await _finish(self.reply_now(link, channel, raw))
 
     def execution_count(self) -> int:
         """The subkernel's execution count, as its last reply to a user cell gave it (0 before
@@ -145,38 +162,66 @@ class Relay:
             return 0
         return count if type(count) is int else 0
 
-    async def on_stdin(self, link: SubkernelLink, raw: list[bytes]) -> None:
+    def stdin_now(self, link: SubkernelLink, raw: list[bytes]) -> Awaitable[None] | None:
         """A question of the subkernel's (``input_request``) for the front end."""
         try:
             frames = Frames.split(raw)
             frames.verify(link.session)
         except MessageError as e:
             log.warning("Dropped a stdin message from the subkernel: %s", e.message)
-            return
-        forwarded = await self._intercepted("stdin", frames)
+            return None
+        msg_type = self._intercepted_type("stdin", frames)
+        if msg_type is not None:
+            return self._stdin_intercepted(frames, msg_type)
+        self.subkernel_asking += 1
+        self._frontend.forward("stdin", frames)
+        return None
+
+    async def _stdin_intercepted(self, frames: Frames, msg_type: str) -> None:
+        forwarded = await self._interceptors.apply("stdin", Direction.TO_FRONTEND, frames, msg_type)
         if forwarded is None:
             return
         self.subkernel_asking += 1
         self._frontend.forward("stdin", forwarded)
 
-    async def on_iopub(self, link: SubkernelLink, raw: list[bytes]) -> None:
+    async def on_stdin(self, link: SubkernelLink, raw: list[bytes]) -> None:
+        await _finish(self.stdin_now(link, raw))
+
+    def iopub_now(self, link: SubkernelLink, raw: list[bytes]) -> Awaitable[None] | None:
         """An iopub message of the subkernel."""
         try:
             frames = Frames.split(raw)
             frames.verify(link.session)
         except MessageError as e:
             log.warning("Dropped an iopub message from the subkernel: %s", e.message)
-            return
+            return None
         if not frames.idents and frames.header().get("msg_type") == "iopub_welcome":
-            return  # the subkernel greeting Beaker's own subscription
+            return None  # the subkernel greeting Beaker's own subscription
         executor = self._executor
         if executor.active and executor.take_iopub(frames.parent_header().get("msg_id"), frames):
-            return
+            return None
         if self.notebook_items.active:
             frames = self.notebook_items.apply(frames)
-        forwarded = await self._intercepted("iopub", frames)
-        if forwarded is not None:
-            self._frontend.forward("iopub", forwarded)
+        msg_type = self._intercepted_type("iopub", frames)
+        if msg_type is not None:
+            return self._forward_intercepted("iopub", frames, msg_type)
+        self._frontend.forward("iopub", frames)
+        return None
+
+    async def on_iopub(self, link: SubkernelLink, raw: list[bytes]) -> None:
+        await _finish(self.iopub_now(link, raw))
+
+
+async def _finish(pending: Awaitable[None] | None) -> None:
+    if pending is not None:
+        await pending
+
+
+def _log_error(what: str) -> ErrorHandler:
+    def on_error(error: BaseException) -> None:
+        log.error("Error while relaying %s", what, exc_info=error)
+
+    return on_error
 
 
 def history_in_session(frames: Frames, session: int) -> Frames:

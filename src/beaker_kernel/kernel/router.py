@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
+from functools import partial
 from typing import Any
-
-import zmq.asyncio
 
 from ..errors import BeakerError, MessageError, SubkernelStartError
 from ..interface import Direction, Handler, Message
@@ -26,6 +25,7 @@ from . import validation
 from .frontend import FrontEnd
 from .handlers import KERNEL, HandlerTable
 from .interception import Interceptors, encode_message
+from .link import SubkernelLink
 from .magics import Magics
 from .notebook_items import NotebookItems
 from .pending import PendingRequest, PendingRequests
@@ -71,13 +71,13 @@ class Router:
 
     def start(self) -> None:
         frontend = self._frontend
-        for name, sock in (
-            ("shell", frontend.shell),
-            ("control", frontend.control),
-            ("stdin", frontend.stdin),
-        ):
-            self._tasks.spawn(self._loop(name, sock), name=f"front-{name}")
-        self._tasks.spawn(frontend.greet_subscribers(), name="iopub-subscriptions")
+        for channel in ("shell", "control", "stdin"):
+            frontend.listen(
+                channel,
+                partial(self.dispatch_now, channel),
+                partial(self._failed, channel),
+            )
+        frontend.greet_subscribers()
 
     def detach(
         self, request: Request, coro: Coroutine[Any, Any, Any], *, name: str
@@ -101,29 +101,34 @@ class Router:
 
     # ------------------------------------------------------------ dispatch
 
-    async def _loop(self, channel: str, sock: zmq.asyncio.Socket) -> None:
-        while True:
-            raw = await sock.recv_multipart()
-            try:
-                await self.dispatch(channel, raw)
-            except InvalidSignature:
-                log.warning("Dropped a %s message with an invalid signature", channel)
-            except MessageError as e:
-                log.warning("Dropped a malformed %s message: %s", channel, e.message)
-            except Exception:
-                log.exception("Error while handling a %s message", channel)
+    def _failed(self, channel: str, error: BaseException) -> None:
+        if isinstance(error, InvalidSignature):
+            log.warning("Dropped a %s message with an invalid signature", channel)
+        elif isinstance(error, MessageError):
+            log.warning("Dropped a malformed %s message: %s", channel, error.message)
+        else:
+            log.error("Error while handling a %s message", channel, exc_info=error)
 
     async def dispatch(self, channel: str, raw: list[bytes]) -> None:
+        """Handle one message from a front end, to the end."""
+        pending = self.dispatch_now(channel, raw)
+        if pending is not None:
+            await pending
+
+    def dispatch_now(self, channel: str, raw: list[bytes]) -> Awaitable[None] | None:
+        """Handle one message from a front end as far as possible without waiting.
+
+        Returns ``None`` when done (a forwarded message, the usual case), else what is left
+        to wait for; the channel reads nothing more meanwhile.
+        """
         frames = Frames.split(raw)
         frames.verify(self._frontend.session)
         if channel == "stdin":
-            await self._forward_stdin(frames)
-            return
+            return self._forward_stdin(frames)
         header = frames.header()
         msg_type = header.get("msg_type")
         if not isinstance(msg_type, str):
             raise MessageError("Message header has no msg_type")
-        handler = self._handlers.get(channel, msg_type)
         started = self.started
         if (
             started is not None
@@ -134,19 +139,36 @@ class Router:
             # The default context is still being set up: a request for it (its info, its
             # actions) or for another context waits, as upstream queued every request
             # until then; so the default context never replaces one set up meanwhile.
-            await started.wait()
-            handler = self._handlers.get(channel, msg_type)
+            return self._dispatch_when_started(started, channel, frames, header, msg_type)
+        return self._dispatch(channel, frames, header, msg_type)
+
+    async def _dispatch_when_started(
+        self,
+        started: asyncio.Event,
+        channel: str,
+        frames: Frames,
+        header: dict[str, Any],
+        msg_type: str,
+    ) -> None:
+        await started.wait()
+        pending = self._dispatch(channel, frames, header, msg_type)
+        if pending is not None:
+            await pending
+
+    def _dispatch(
+        self, channel: str, frames: Frames, header: dict[str, Any], msg_type: str
+    ) -> Awaitable[None] | None:
+        handler = self._handlers.get(channel, msg_type)
         if handler is not None:
-            await self._handle(handler, channel, frames, header)
-            return
+            return self._handle(handler, channel, frames, header)
         if (
             channel == "shell"
             and msg_type not in STANDARD_SHELL_TYPES
             and msg_type.endswith("_request")
         ):
             self._reply_unknown(channel, frames, header)
-            return
-        await self._forward(channel, frames, header)
+            return None
+        return self._forward_now(channel, frames, header)
 
     def cancel_running(self, *, keep: str = "") -> None:
         """Cancel the handlers running now (an interrupt), except the one of ``keep``."""
@@ -230,7 +252,11 @@ class Router:
         frontend.send_reply(channel, frames.idents, header, reply_type(msg_type), content)
         frontend.publish("status", {"execution_state": "idle"}, header)
 
-    async def _forward(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
+    def _forward_now(
+        self, channel: str, frames: Frames, header: dict[str, Any]
+    ) -> Awaitable[None] | None:
+        """Send a front end's message on to the subkernel: at once when nothing has to be
+        waited for (a running subkernel, no magic, no interceptor), else in :meth:`_forward`."""
         msg_type = str(header.get("msg_type", ""))
         if channel == "shell" and msg_type in validation.CHECKED_TYPES:
             wrong = validation.problem(msg_type, frames.parts[4])
@@ -239,7 +265,30 @@ class Router:
                 self._frontend.answer_error(
                     channel, frames.idents, header, MessageError(wrong).reply_content()
                 )
-                return
+                return None
+        supervisor = self._supervisor
+        link = supervisor.link
+        if (
+            link is None
+            or not supervisor.settled
+            or msg_type in self._interceptors.types(channel, Direction.TO_SUBKERNEL)
+            or (
+                msg_type == "execute_request"
+                and self.magics is not None
+                and Magics.may_contain(frames)
+            )
+        ):
+            return self._forward(channel, frames, header, msg_type)
+        if msg_type == "execute_request":
+            self._note_items(frames, header)
+        return self._send(link, channel, frames, header, msg_type)
+
+    def _may_be_magic(self, frames: Frames) -> bool:
+        return self.magics is not None and Magics.may_contain(frames)
+
+    async def _forward(
+        self, channel: str, frames: Frames, header: dict[str, Any], msg_type: str
+    ) -> None:
         supervisor = self._supervisor
         link = supervisor.link
         if link is None or not supervisor.settled:
@@ -256,9 +305,7 @@ class Router:
                 and await magics.run(Request.from_frames(channel, frames))
             ):
                 return
-            msg_id = header.get("msg_id")
-            if isinstance(msg_id, str):
-                self.notebook_items.note_request(frames, msg_id)
+            self._note_items(frames, header)
         types = self._interceptors.types(channel, Direction.TO_SUBKERNEL)
         if msg_type in types:
             intercepted = await self._interceptors.apply(
@@ -267,6 +314,23 @@ class Router:
             if intercepted is None:
                 return
             frames = intercepted
+        pending = self._send(link, channel, frames, header, msg_type)
+        if pending is not None:
+            await pending
+
+    def _note_items(self, frames: Frames, header: dict[str, Any]) -> None:
+        msg_id = header.get("msg_id")
+        if isinstance(msg_id, str):
+            self.notebook_items.note_request(frames, msg_id)
+
+    def _send(
+        self,
+        link: SubkernelLink,
+        channel: str,
+        frames: Frames,
+        header: dict[str, Any],
+        msg_type: str,
+    ) -> Awaitable[None] | None:
         msg_id = header.get("msg_id")
         if isinstance(msg_id, str) and msg_type.endswith("_request"):
             pending = PendingRequest(channel, frames.idents, header)
@@ -274,7 +338,7 @@ class Router:
                 pending.history_session = requested_session(frames)
             self._pending.add(msg_id, pending)
         self._post_execute.cancel()
-        await link.socket(channel).send_multipart(frames.resigned(link.session))
+        return link.send(channel, frames.resigned(link.session))
 
     async def forward_decoded(self, channel: str, message: Any) -> None:
         """Forward a decoded message (a context's handler returned one) to the subkernel."""
@@ -290,24 +354,36 @@ class Router:
                 buffers=list(message.buffers),
             )
         )
-        await self._forward(channel, frames, message.header)
+        pending = self._forward_now(channel, frames, message.header)
+        if pending is not None:
+            await pending
 
-    async def _forward_stdin(self, frames: Frames) -> None:
+    def _forward_stdin(self, frames: Frames) -> Awaitable[None] | None:
         if self._frontend.take_answer(frames, self._relay.subkernel_asking > 0):
-            return
+            return None
         link = self._supervisor.link
         if link is None:
             log.warning("Dropped a stdin message: no subkernel is running")
-            return
+            return None
         types = self._interceptors.types("stdin", Direction.TO_SUBKERNEL)
         if types:
             msg_type = str(frames.header().get("msg_type", ""))
             if msg_type in types:
-                intercepted = await self._interceptors.apply(
-                    "stdin", Direction.TO_SUBKERNEL, frames, msg_type
-                )
-                if intercepted is None:
-                    return
-                frames = intercepted
+                return self._forward_stdin_intercepted(link, frames, msg_type)
+        return self._send_stdin(link, frames)
+
+    async def _forward_stdin_intercepted(
+        self, link: SubkernelLink, frames: Frames, msg_type: str
+    ) -> None:
+        intercepted = await self._interceptors.apply(
+            "stdin", Direction.TO_SUBKERNEL, frames, msg_type
+        )
+        if intercepted is None:
+            return
+        pending = self._send_stdin(link, intercepted)
+        if pending is not None:
+            await pending
+
+    def _send_stdin(self, link: SubkernelLink, frames: Frames) -> Awaitable[None] | None:
         self._relay.subkernel_asking = max(0, self._relay.subkernel_asking - 1)
-        await link.stdin.send_multipart(frames.resigned(link.session))
+        return link.send("stdin", frames.resigned(link.session))
