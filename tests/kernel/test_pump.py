@@ -98,7 +98,7 @@ async def test_a_busy_pump_does_not_spin_on_its_readable_socket(
     before = wakeups
     # A second peer connecting and sending signals the socket's descriptor (new pipe),
     # which stays readable until the socket is read again.
-    other = zmq.Context.instance().socket(zmq.PUSH)
+    other: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
     other.connect(receiver.getsockopt_string(zmq.LAST_ENDPOINT))
     for i in range(20):
         send_frames(other, [b"queued %d" % i])
@@ -162,7 +162,7 @@ async def test_kick_finds_a_message_whose_signal_another_operation_used_up() -> 
         # socket uses up its signal.
         dealer.send(b"hello")
         time.sleep(0.2)  # noqa: ASYNC251 (the loop must not run meanwhile)
-        assert same.getsockopt(zmq.EVENTS) & zmq.POLLIN
+        assert int(same.getsockopt(zmq.EVENTS)) & zmq.POLLIN
         pump.kick()
         await until(lambda: len(got) == 1, timeout=2)
         assert got[0][1:] == [b"hello"]
