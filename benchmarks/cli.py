@@ -80,7 +80,7 @@ def options_from(args: argparse.Namespace) -> Options:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     options = options_from(args)
     result: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
             "memory_mib": psutil.virtual_memory().total // 2**20,
