@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 COLD_START_TARGET = "1.2x"
 SETTLED_TARGET = "1.08x"
 BACK_TO_BACK_TARGET = "1.1x"
+
+#: Parts of a run (``--only``): cold starts; warm sessions (round trips, streaming,
+#: memory, context switches); R round trips; idle sessions.
+SECTIONS = ("cold_start", "warm", "r", "sessions")
+
+#: RSS of a session assumed when deciding how many idle sessions fit, if the warm
+#: sessions were not measured in this run (MiB).
+ASSUMED_SESSION_MIB = {"plain": 65.0, "beaker_context": 100.0}
 
 #: The Beaker label whose idle sessions are opened: a Beaker kernel as ``beaker serve``
 #: starts it out of the box (the ``default`` context set up at start).
@@ -81,6 +90,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-sessions", action="store_true", help="skip the idle-sessions test")
     p.add_argument("--no-r", action="store_true", help="skip the R round trips")
     p.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        default=list(SECTIONS),
+        metavar="SECTIONS",
+        help=f"comma-separated sections to run, of: {','.join(SECTIONS)} (default: all)",
+    )
+    p.add_argument(
         "--checkpoints",
         action="store_true",
         help="also time checkpoints of a ~100 MB data frame per language (Julia needs "
@@ -104,6 +120,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
+    args.sections = [
+        name
+        for name in SECTIONS
+        if name in args.only
+        and not (name == "r" and args.no_r)
+        and not (name == "sessions" and (args.no_sessions or args.sessions <= 0))
+    ]
     return args
 
 
@@ -115,7 +141,7 @@ def options_from(args: argparse.Namespace) -> Options:
         stream_runs=args.stream_runs,
         switches=args.switches,
         cross_switches=args.cross_switches,
-        idle_sessions=0 if args.no_sessions else args.sessions,
+        idle_sessions=args.sessions,
         quickack=not args.no_quickack,
     )
     if args.quick:
@@ -155,7 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "load_average_start": os.getloadavg(),
         },
-        "options": {**vars(options), "server_args": args.server_arg},
+        "options": {**vars(options), "server_args": args.server_arg, "sections": args.sections},
         "kernels": {label: spec for label, (spec, _, _) in KERNELS.items()},
         "server_env": SERVER_ENV,
         "variants": VARIANTS,
@@ -172,42 +198,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         r_available = PLAIN_R in specs
         result["r_available"] = r_available
 
-        timer.section("cold_start", "cold start")
-        result["cold_start"] = measure.cold_start(server, options, PYTHON_LABELS)
+        if "cold_start" in args.sections:
+            timer.section("cold_start", "cold start")
+            result["cold_start"] = measure.cold_start(server, options, PYTHON_LABELS)
 
-        timer.section("round_trip", "opening warm sessions")
-        sessions = {
-            label: measure.open_checked(server, label, options)[0] for label in PYTHON_LABELS
-        }
-        try:
-            for session in sessions.values():  # warm up
-                for _ in range(10):
-                    session.execute("pass")
-            log(f"round trips ({options.requests} per mode and kernel)")
-            result["round_trip"] = measure.round_trips(sessions, options)
-            timer.section("streaming")
-            result["streaming"] = measure.streaming(
-                {"plain": sessions["plain"], "beaker": sessions["beaker"]}, options
-            )
-            result["memory"] = measure.memory(sessions)
-            timer.section("context_switch", "context switches")
-            result["context_switch"] = measure.context_switches(
-                sessions["beaker"], options, r_available
-            )
-        finally:
-            for session in sessions.values():
-                session.close()
+        if "warm" in args.sections:
+            timer.section("round_trip", "opening warm sessions")
+            warm(server, options, result, timer)
 
-        if r_available and not args.no_r:
+        if "r" in args.sections and r_available:
             timer.section("r_round_trip", f"R round trips ({options.requests} per mode and kernel)")
             result["r_round_trip"] = r_round_trips(server, options)
 
-        if options.idle_sessions:
+        if "sessions" in args.sections:
             result["idle_sessions"] = {}
             for label in ("plain", IDLE_BEAKER):
                 time.sleep(1.0)
+                measured = result.get("memory", {}).get(label, {}).get("session_rss_mib")
                 count, note = measure.sessions_that_fit(
-                    result["memory"][label]["session_rss_mib"], options
+                    measured or ASSUMED_SESSION_MIB[label], options
                 )
                 timer.section(f"idle_sessions_{label}", f"{count} idle sessions: {label}")
                 if note:
@@ -216,16 +225,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 outcome["note"] = note
                 result["idle_sessions"][label] = outcome
         timer.stop()
-        available = psutil.virtual_memory().available / 2**20
-        result["capacity_by_memory"] = {
-            label: int(available // result["memory"][label]["session_rss_mib"])
-            for label in ("plain", "beaker_context")
-        }
+        if "memory" in result:
+            available = psutil.virtual_memory().available / 2**20
+            result["capacity_by_memory"] = {
+                label: int(available // result["memory"][label]["session_rss_mib"])
+                for label in ("plain", "beaker_context")
+            }
     finally:
+        result["first_request"] = {
+            "opened": dict(server.opened),
+            "unanswered": dict(server.unanswered),
+            "errors": server.failures,
+        }
         server.stop()
     result["machine"]["load_average_end"] = os.getloadavg()
     result["sections_s"] = timer.sections
     return result
+
+
+def warm(server: Server, options: Options, result: dict[str, Any], timer: Timer) -> None:
+    """Round trips, streaming, memory and context switches on one session of each of
+    :data:`PYTHON_LABELS`."""
+    sessions = {
+        label: measure.open_checked(server, label, options, timeout=60, retries=2)[0]
+        for label in PYTHON_LABELS
+    }
+    try:
+        for session in sessions.values():  # warm up
+            for _ in range(10):
+                session.execute("pass")
+        log(f"round trips ({options.requests} per mode and kernel)")
+        result["round_trip"] = measure.round_trips(sessions, options)
+        timer.section("streaming")
+        result["streaming"] = measure.streaming(
+            {"plain": sessions["plain"], "beaker": sessions["beaker"]}, options
+        )
+        result["memory"] = measure.memory(sessions)
+        timer.section("context_switch", "context switches")
+        result["context_switch"] = measure.context_switches(
+            sessions["beaker"], options, result["r_available"]
+        )
+    finally:
+        for session in sessions.values():
+            session.close()
 
 
 def r_round_trips(server: Server, options: Options) -> dict[str, Any]:
@@ -233,7 +275,7 @@ def r_round_trips(server: Server, options: Options) -> dict[str, Any]:
     sessions: dict[str, Session] = {}
     try:
         for label in R_LABELS:
-            sessions[label] = measure.open_checked(server, label, options)[0]
+            sessions[label] = measure.open_checked(server, label, options, timeout=60, retries=2)[0]
         for session in sessions.values():  # warm up
             for _ in range(10):
                 session.execute(R_NOTHING)
@@ -323,23 +365,36 @@ def rows(r: dict[str, Any]) -> list[Row]:
         )
     if "cold_start" in r:
         c = r["cold_start"]
-        plain = c.get("plain", c.get(PLAIN))
-        beaker = c.get("beaker", c.get(BEAKER))
+
+        def seconds(x: dict[str, Any] | None) -> float | None:
+            return x["median_ms"] / 1000 if x else None
+
+        plain = seconds(c.get("plain", c.get(PLAIN)))
         add(
             "cold start (POST → first reply), s",
-            beaker["median_ms"] / 1000,
-            plain["median_ms"] / 1000,
+            seconds(c.get("beaker", c.get(BEAKER))),
+            plain,
             COLD_START_TARGET,
             "le",
         )
         if "beaker_context" in c:
             add(
                 "  same, default context, s",
-                c["beaker_context"]["median_ms"] / 1000,
-                plain["median_ms"] / 1000,
+                seconds(c["beaker_context"]),
+                plain,
                 COLD_START_TARGET,
                 "le",
             )
+    if "first_request" in r:
+        f = r["first_request"]
+
+        def tally(specs: list[str]) -> str:
+            opened = sum(f["opened"].get(k, 0) for k in specs)
+            return f"{sum(f['unanswered'].get(k, 0) for k in specs)} of {opened}"
+
+        beakers = [spec for spec, slug, _ in KERNELS.values() if slug]
+        plains = [spec for spec, slug, _ in KERNELS.values() if not slug]
+        add("kernels never answering their first request", tally(beakers), tally(plains))
     if "context_switch" in r:
         cs = r["context_switch"]
         add(
@@ -368,7 +423,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
         )
     if "idle_sessions" in r:
         b, p = r["idle_sessions"][IDLE_BEAKER], r["idle_sessions"]["plain"]
-        add("idle sessions answering, of requested", _count(b), _count(p))
+        add("idle sessions, answering of requested", _count(b), _count(p))
         add("  RSS total, MiB", b["rss_total_mib"], p["rss_total_mib"])
         add("  RSS per session (median), MiB", b["rss_per_session_mib"], p["rss_per_session_mib"])
         add("  PSS total, MiB", b["pss_total_mib"], p["pss_total_mib"])
@@ -432,7 +487,7 @@ def verdict(beaker: Any, plain: Any, target: str, direction: str) -> tuple[str, 
     return text, f"{sign} {target} {'ok' if ok else 'MISSED'}"
 
 
-def markdown(header: tuple[str, ...], lines: list[tuple[str, ...]], right: range) -> str:
+def markdown(header: tuple[str, ...], lines: Sequence[tuple[str, ...]], right: range) -> str:
     """A Markdown table; the columns in ``right`` are right-aligned."""
     every = [header, *lines]
     widths = [max(len(line[i]) for line in every) for i in range(len(header))]
@@ -456,13 +511,29 @@ def table(r: dict[str, Any]) -> str:
     return markdown(("metric", "Beaker", "plain", "ratio", "target"), lines, range(1, 4))
 
 
+def qualified(table_rows: list[Row]) -> list[Row]:
+    """The rows with names that stand alone: an indented row (``  same, default context,
+    median ms``) is named after the row above it (``round trip settled, default context,
+    median ms``)."""
+    out: list[Row] = []
+    base = ""
+    for metric, *rest in table_rows:
+        if metric.startswith("  "):
+            child = metric.strip().removeprefix("same, ")
+            metric = f"{base}, {child}"
+        else:
+            base = metric.rsplit(",", 1)[0]
+        out.append((metric, *rest))
+    return out
+
+
 def spread(runs: list[dict[str, Any]]) -> str:
     """Min, median and max over runs of each ratio with a target (of the Beaker value for
     absolute targets), and in how many runs it met the target."""
     collected: dict[str, list[tuple[float, bool | None]]] = {}
     targets: dict[str, tuple[str, str]] = {}
     for r in runs:
-        for metric, beaker, plain, target, direction in rows(r):
+        for metric, beaker, plain, target, direction in qualified(rows(r)):
             if direction == "abs":
                 value = beaker if isinstance(beaker, (int, float)) else None
             else:
@@ -486,7 +557,14 @@ def spread(runs: list[dict[str, Any]]) -> str:
         sign = "≤" if direction in ("le", "abs") else "≥"
         lines.append((metric, *shown, f"{sign} {target}", f"{ok} of {len(values)}"))
     return markdown(
-        ("metric (ratio Beaker/plain)", "min", "median", "max", "target", "runs ok"),
+        (
+            "metric (Beaker/plain; Beaker alone for absolute targets)",
+            "min",
+            "median",
+            "max",
+            "target",
+            "runs ok",
+        ),
         lines,
         range(1, 4),
     )
@@ -503,6 +581,8 @@ def summary_line(result: dict[str, Any]) -> str:
 
 def notes(result: dict[str, Any]) -> list[str]:
     out = []
+    for error in result.get("first_request", {}).get("errors", []):
+        out.append(f"never answered: {error}")
     if not result.get("r_available", True):
         out.append("R not measured: the server has no 'ir' kernelspec")
     for label, idle in result.get("idle_sessions", {}).items():

@@ -20,6 +20,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,8 @@ import websocket
 from jupyter_client.kernelspec import KernelSpecManager
 
 MIB = 1024 * 1024
+#: Seconds a websocket read waits for a byte before :meth:`Session.wait` checks its deadline.
+READ_TIMEOUT = 5.0
 
 #: Server options for both servers: output rate limits off (they would drop most of the
 #: streaming test's output), no idle culling.
@@ -83,6 +87,11 @@ class Server:
     token: str
     process: subprocess.Popen[bytes]
     workdir: str
+    #: kernelspec → kernels started, and those that never answered their first request
+    #: (:meth:`Session.open`), with what went wrong
+    opened: Counter[str] = field(default_factory=Counter)
+    unanswered: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -277,15 +286,18 @@ class Session:
     companion_ids: set[str] = field(default_factory=set)
     #: Acknowledge every TCP segment at once (see :func:`quick_ack`).
     quickack: bool = True
+    #: Seconds :meth:`wait` waits for a reply before it raises TimeoutError.
+    timeout: float = 180.0
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def open(
-        cls, server: Server, kernel_name: str, *, quickack: bool = True
+        cls, server: Server, kernel_name: str, *, quickack: bool = True, timeout: float = 180.0
     ) -> tuple[Session, float]:
         """Start a kernel; returns the session and its cold start in seconds.
 
-        Cold start: from ``POST /api/kernels`` to the first ``execute_reply``.
+        Cold start: from ``POST /api/kernels`` to the first ``execute_reply``. A kernel
+        that does not answer within ``timeout`` seconds is deleted, and TimeoutError raised.
         """
         before = server.kernel_ids()
         started = time.perf_counter()
@@ -294,11 +306,23 @@ class Session:
         ws = websocket.create_connection(
             f"{ws_url}/api/kernels/{kernel['id']}/channels",
             header=[f"Authorization: token {server.token}"],
-            timeout=180,
+            # a read gives up after this long without a byte, so that wait() can check its
+            # deadline (the server's pings would keep a longer read waiting forever)
+            timeout=READ_TIMEOUT,
         )
-        session = cls(server, kernel_name, kernel["id"], ws, quickack=quickack)
-        session.execute("1")
+        session = cls(server, kernel_name, kernel["id"], ws, quickack=quickack, timeout=timeout)
+        server.opened[kernel_name] += 1
+        try:
+            session.execute("1")
+        except BaseException as e:
+            if isinstance(e, TimeoutError):
+                server.unanswered[kernel_name] += 1
+                server.failures.append(str(e))
+            session.companion_ids = server.kernel_ids() - before - {kernel["id"]}
+            session.close()
+            raise
         cold = time.perf_counter() - started
+        session.timeout = 180.0
         session.companion_ids = server.kernel_ids() - before - {kernel["id"]}
         return session, cold
 
@@ -334,10 +358,20 @@ class Session:
         reply: dict[str, Any] | None = None
         seen_idle = not idle
         chars = 0
+        deadline = time.monotonic() + self.timeout
         while reply is None or not seen_idle:
             if self.quickack:
                 quick_ack(self.ws)
-            msg = json.loads(self.ws.recv())
+            try:
+                msg = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                if time.monotonic() > deadline:
+                    what = "idle" if reply is not None else "reply"
+                    raise TimeoutError(
+                        f"{self.kernel_name} (kernel {self.kernel_id}) sent no {what} to "
+                        f"message {msg_id} within {self.timeout:.0f} s"
+                    ) from None
+                continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             channel = msg.get("channel")
@@ -351,6 +385,18 @@ class Session:
             elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 seen_idle = True
         return reply, chars
+
+    def keep_alive(self) -> None:
+        """Read whatever has arrived, without waiting, and so answer the server's pings.
+
+        Jupyter Server pings every kernel websocket every 30 s and closes one whose client
+        has not answered for 90 s; a browser answers at once, a session nobody reads from
+        (see :func:`~.measure.idle_sessions`) must be read now and then. Messages read
+        here are dropped: they belong to requests already answered.
+        """
+        sock = self.ws.sock
+        while sock is not None and select.select([sock], [], [], 0)[0]:
+            self.ws.recv_data_frame(control_frame=True)
 
     def execute(self, code: str, *, idle: bool = False) -> Reply:
         """Run ``code``; time it from the send to the reply (to ``idle`` if ``idle``)."""

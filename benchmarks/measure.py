@@ -4,6 +4,7 @@ interleaved where that is possible, so that load from other processes hits both 
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -100,12 +101,28 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- cold start
 
 
-def open_checked(server: Server, label: str, options: Options) -> tuple[Session, float]:
+def open_checked(
+    server: Server, label: str, options: Options, *, timeout: float = 180.0, retries: int = 0
+) -> tuple[Session, float]:
     """Open the session of ``label`` (see :data:`KERNELS`); its cold start in seconds.
-    Fails unless a Beaker kernel reports the context and language its kernelspec asks for,
-    so a setting that did not reach the kernel cannot pass unnoticed."""
+
+    A kernel that does not answer its first request within ``timeout`` seconds is deleted
+    and (``retries`` times) replaced by a new one; the server counts it
+    (:attr:`Server.unanswered`). Fails unless a Beaker kernel reports the context and
+    language its kernelspec asks for, so a setting that did not reach the kernel cannot
+    pass unnoticed.
+    """
     kernelspec, slug, language = KERNELS[label]
-    session, seconds = Session.open(server, kernelspec, quickack=options.quickack)
+    for attempt in range(retries + 1):
+        try:
+            session, seconds = Session.open(
+                server, kernelspec, quickack=options.quickack, timeout=timeout
+            )
+            break
+        except TimeoutError as e:
+            if attempt == retries:
+                raise
+            log(f"{e}; starting another")
     if slug:
         try:
             found = session.context()
@@ -123,16 +140,21 @@ def open_checked(server: Server, label: str, options: Options) -> tuple[Session,
 
 def cold_start(server: Server, options: Options, labels: tuple[str, ...]) -> dict[str, Any]:
     """``POST /api/kernels`` → first ``execute_reply``; the kernels take turns in a
-    rotating order, so that none always follows another one's shutdown."""
+    rotating order, so that none always follows another one's shutdown. A kernel that
+    never answers is counted by the server and left out of the samples."""
     samples: dict[str, list[float]] = {label: [] for label in labels}
     for run in range(options.cold_starts):
         shift = run % len(labels)
         for label in labels[shift:] + labels[:shift]:
-            session, seconds = open_checked(server, label, options)
+            try:
+                session, seconds = open_checked(server, label, options, timeout=60)
+            except TimeoutError as e:
+                log(str(e))
+                continue
             samples[label].append(seconds)
             session.close()
             time.sleep(1.5)  # let the stopped kernels' processes go
-    return {label: summary(values) for label, values in samples.items()}
+    return {label: summary(values) if values else None for label, values in samples.items()}
 
 
 # --------------------------------------------------------------------------- round trips
@@ -243,12 +265,19 @@ def sessions_that_fit(per_session_mib: float, options: Options) -> tuple[int, st
     )
 
 
+def keep_alive(sessions: list[Session]) -> None:
+    """Answer the server's pings on every session (see :meth:`Session.keep_alive`)."""
+    for session in sessions:
+        with contextlib.suppress(Exception):  # a dead session shows in its probe
+            session.keep_alive()
+
+
 def _probe(session: Session, timeout: float) -> float:
-    session.ws.settimeout(timeout)
+    session.timeout = timeout
     try:
         return session.execute("pass").seconds
     finally:
-        session.ws.settimeout(180)
+        session.timeout = 180.0
 
 
 def idle_sessions(
@@ -276,13 +305,15 @@ def idle_sessions(
     try:
         for n in range(count):
             try:
-                sessions.append(open_checked(server, label, options)[0])
+                sessions.append(open_checked(server, label, options, timeout=45)[0])
             except Exception as e:
                 errors.append(f"open: {type(e).__name__}: {e}".splitlines()[0])
+            keep_alive(sessions)
             if (n + 1) % 20 == 0:
                 progress(f"{kernelspec}: {n + 1} of {count} sessions opened")
         open_s = time.monotonic() - started
         time.sleep(5.0)  # idle: post-execute work and start-up tails are over
+        keep_alive(sessions)
 
         index = server.kernel_processes()
         rss = [s.rss_mib(index)[1] for s in sessions]
@@ -298,6 +329,7 @@ def idle_sessions(
                 failed.add(i)
                 errors.append(f"one by one: {type(e).__name__}: {e}".splitlines()[0])
         time.sleep(1.0)
+        keep_alive(sessions)
 
         live = [s for i, s in enumerate(sessions) if i not in failed]
         together: list[float] = []
