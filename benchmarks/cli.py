@@ -38,7 +38,7 @@ from .measure import (
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-#: Targets of the Beaker/plain ratio (issue 19: near the bare kernel).
+#: Targets of the Beaker/plain ratio: a session close to the bare kernel.
 COLD_START_TARGET = "1.2x"
 SETTLED_TARGET = "1.08x"
 BACK_TO_BACK_TARGET = "1.1x"
