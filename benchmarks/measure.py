@@ -291,7 +291,8 @@ def idle_sessions(
 
     * memory: RSS and PSS of every session's processes, and how much the machine's
       available memory fell while they were open (other jobs move that one);
-    * one by one: each session answers ``pass`` while all the others stay open and idle;
+    * one by one: each session answers ``pass`` while all the others stay open and idle
+      (``options.settle`` apart);
     * all at once: every session is sent ``pass`` at the same moment (one thread each);
       each session's time from its send to its reply.
 
@@ -323,6 +324,9 @@ def idle_sessions(
         one_by_one: list[float] = []
         failed: set[int] = set()
         for i, session in enumerate(sessions):
+            # settled, as in round_trips: the previous session's post-execute (a context's
+            # state procedure, 50 ms after its reply) is over before the next probe
+            time.sleep(options.settle)
             try:
                 one_by_one.append(_probe(session, 30))
             except Exception as e:
