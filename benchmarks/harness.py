@@ -6,6 +6,12 @@ Both servers speak the same API: ``POST /api/kernels`` starts a kernel and
 Under ``beaker serve`` a Beaker kernel starts its subkernel through the server, so the
 subkernel is listed in ``/api/kernels`` too; :meth:`Session.open` finds it by comparing
 the listing before and after, and counts it as part of the session.
+
+The server can carry kernelspecs of its own (:class:`Server` ``variants``): copies of the
+installed ``beaker_kernel`` spec that differ only in environment variables, in a
+``JUPYTER_PATH`` folder inside the server's temporary directory. That is how one server
+runs Beaker kernels with and without a default context, and with an R subkernel, side by
+side.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -24,13 +31,17 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 import websocket
+from jupyter_client.kernelspec import KernelSpecManager
 
 MIB = 1024 * 1024
+#: Seconds a websocket read waits for a byte before :meth:`Session.wait` checks its deadline.
+READ_TIMEOUT = 5.0
 
 #: Server options for both servers: output rate limits off (they would drop most of the
 #: streaming test's output), no idle culling.
@@ -50,6 +61,23 @@ def beaker_serve_available() -> bool:
     return importlib.util.find_spec("beaker_kernel.service.app") is not None
 
 
+def write_variant_specs(data_dir: str, base: str, variants: dict[str, dict[str, str]]) -> None:
+    """Kernelspecs ``<data_dir>/kernels/<name>``: copies of the installed ``base``
+    kernelspec with ``env`` added (jupyter_client sets a kernelspec's ``env`` over the
+    server's own environment)."""
+    spec = KernelSpecManager().get_kernel_spec(base).to_dict()
+    for name, extra in variants.items():
+        folder = os.path.join(data_dir, "kernels", name)
+        os.makedirs(folder)
+        variant = {
+            **spec,
+            "display_name": f"{spec.get('display_name', base)} ({name})",
+            "env": {**(spec.get("env") or {}), **extra},
+        }
+        with open(os.path.join(folder, "kernel.json"), "w") as f:
+            json.dump(variant, f, indent=1)
+
+
 @dataclass
 class Server:
     """A server process this benchmark started, and how to call it."""
@@ -59,26 +87,67 @@ class Server:
     token: str
     process: subprocess.Popen[bytes]
     workdir: str
+    #: kernelspec → kernels started, and those that never answered their first request
+    #: (:meth:`Session.open`), with what went wrong
+    opened: Counter[str] = field(default_factory=Counter)
+    unanswered: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, kind: str = "auto", extra_args: list[str] | None = None) -> Server:
+    def start(
+        cls,
+        kind: str = "auto",
+        extra_args: list[str] | None = None,
+        *,
+        env: dict[str, str | None] | None = None,
+        variants: dict[str, dict[str, str]] | None = None,
+        variant_of: str = "beaker_kernel",
+    ) -> Server:
         """Start ``beaker serve`` (``kind="beaker"``), ``jupyter server`` (``"jupyter"``), or
         the first that is installed (``"auto"``), with ``extra_args`` on its command line.
-        Waits until it answers."""
+        Waits until it answers.
+
+        ``env``: variables set for the server and so for every kernel it starts (``None``
+        removes one). ``variants``: kernelspec name → environment of a copy of the
+        ``variant_of`` kernelspec the server also offers (the kernelspec's ``env`` wins
+        over the server's environment, as jupyter_client applies it last).
+        """
         if kind == "auto":
             kind = "beaker" if beaker_serve_available() else "jupyter"
         port = free_port()
         token = uuid.uuid4().hex
         workdir = tempfile.mkdtemp(prefix="beaker-bench-")
-        env = {
+        server_env = {
             **os.environ,
             "JUPYTER_RUNTIME_DIR": os.path.join(workdir, "runtime"),
             # the kernels must not see a token the harness's own shell may carry
             "JUPYTER_TOKEN": "",
+            # kernelspecs run "python": the one of this environment, activated or not
+            "PATH": os.pathsep.join(
+                filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])
+            ),
         }
+        for name, value in (env or {}).items():
+            if value is None:
+                server_env.pop(name, None)
+            else:
+                server_env[name] = value
+        if variants:
+            data = os.path.join(workdir, "jupyter")
+            try:
+                write_variant_specs(data, variant_of, variants)
+            except Exception as e:
+                shutil.rmtree(workdir, ignore_errors=True)
+                raise RuntimeError(
+                    f"cannot copy the {variant_of!r} kernelspec ({e}); is Beaker installed "
+                    "in this environment (benchmarks/run installs it)?"
+                ) from e
+            server_env["JUPYTER_PATH"] = os.pathsep.join(
+                filter(None, [data, os.environ.get("JUPYTER_PATH")])
+            )
         common = [f"--ServerApp.root_dir={workdir}", *COMMON_SERVER_ARGS, *(extra_args or [])]
         if kind == "beaker":
-            env.update(BEAKER_TOKEN=token, BEAKER_PORT=str(port), BEAKER_IP="127.0.0.1")
+            server_env.update(BEAKER_TOKEN=token, BEAKER_PORT=str(port), BEAKER_IP="127.0.0.1")
             argv = [sys.executable, "-m", "beaker_kernel.cli", "serve", *common]
             name = "beaker serve"
         elif kind == "jupyter":
@@ -97,7 +166,12 @@ class Server:
         else:
             raise ValueError(f"unknown server kind {kind!r}")
         log = open(os.path.join(workdir, "server.log"), "wb")  # noqa: SIM115 - child owns it
-        process = subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            argv,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         server = cls(name, f"http://127.0.0.1:{port}", token, process, workdir)
         deadline = time.monotonic() + 60
@@ -140,14 +214,21 @@ class Server:
     def kernel_process(self, kernel_id: str) -> psutil.Process | None:
         """The process the server started for ``kernel_id`` (its connection file is
         ``kernel-<id>.json``)."""
-        marker = f"kernel-{kernel_id}.json"
+        return self.kernel_processes().get(kernel_id)
+
+    def kernel_processes(self) -> dict[str, psutil.Process]:
+        """Kernel id → the process started for it, for every kernel below the server."""
+        found: dict[str, psutil.Process] = {}
         for proc in psutil.Process(self.process.pid).children(recursive=True):
             try:
-                if any(marker in arg for arg in proc.cmdline()):
-                    return proc
+                cmdline = proc.cmdline()
             except psutil.Error:
                 continue
-        return None
+            for arg in cmdline:
+                name = os.path.basename(arg)
+                if name.startswith("kernel-") and name.endswith(".json"):
+                    found.setdefault(name[len("kernel-") : -len(".json")], proc)
+        return found
 
     def delete_all_kernels(self) -> None:
         for kernel_id in self.kernel_ids():
@@ -205,15 +286,18 @@ class Session:
     companion_ids: set[str] = field(default_factory=set)
     #: Acknowledge every TCP segment at once (see :func:`quick_ack`).
     quickack: bool = True
+    #: Seconds :meth:`wait` waits for a reply before it raises TimeoutError.
+    timeout: float = 180.0
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def open(
-        cls, server: Server, kernel_name: str, *, quickack: bool = True
+        cls, server: Server, kernel_name: str, *, quickack: bool = True, timeout: float = 180.0
     ) -> tuple[Session, float]:
         """Start a kernel; returns the session and its cold start in seconds.
 
-        Cold start: from ``POST /api/kernels`` to the first ``execute_reply``.
+        Cold start: from ``POST /api/kernels`` to the first ``execute_reply``. A kernel
+        that does not answer within ``timeout`` seconds is deleted, and TimeoutError raised.
         """
         before = server.kernel_ids()
         started = time.perf_counter()
@@ -222,11 +306,23 @@ class Session:
         ws = websocket.create_connection(
             f"{ws_url}/api/kernels/{kernel['id']}/channels",
             header=[f"Authorization: token {server.token}"],
-            timeout=180,
+            # a read gives up after this long without a byte, so that wait() can check its
+            # deadline (the server's pings would keep a longer read waiting forever)
+            timeout=READ_TIMEOUT,
         )
-        session = cls(server, kernel_name, kernel["id"], ws, quickack=quickack)
-        session.execute("1")
+        session = cls(server, kernel_name, kernel["id"], ws, quickack=quickack, timeout=timeout)
+        server.opened[kernel_name] += 1
+        try:
+            session.execute("1")
+        except BaseException as e:
+            if isinstance(e, TimeoutError):
+                server.unanswered[kernel_name] += 1
+                server.failures.append(str(e))
+            session.companion_ids = server.kernel_ids() - before - {kernel["id"]}
+            session.close()
+            raise
         cold = time.perf_counter() - started
+        session.timeout = 180.0
         session.companion_ids = server.kernel_ids() - before - {kernel["id"]}
         return session, cold
 
@@ -253,26 +349,54 @@ class Session:
         self.ws.send(json.dumps(message))
         return msg_id
 
-    def wait(self, msg_id: str, *, idle: bool = False) -> tuple[dict[str, Any], int]:
+    def wait(
+        self, msg_id: str, *, idle: bool = False, iopub: list[dict[str, Any]] | None = None
+    ) -> tuple[dict[str, Any], int]:
         """Wait for the reply to ``msg_id`` (and for its ``idle`` status if ``idle``);
-        returns the reply and the number of stream characters seen on the way."""
+        returns the reply and the number of stream characters seen on the way. The
+        iopub messages of the request are appended to ``iopub`` if given."""
         reply: dict[str, Any] | None = None
         seen_idle = not idle
         chars = 0
+        deadline = time.monotonic() + self.timeout
         while reply is None or not seen_idle:
             if self.quickack:
                 quick_ack(self.ws)
-            msg = json.loads(self.ws.recv())
+            try:
+                msg = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                if time.monotonic() > deadline:
+                    what = "idle" if reply is not None else "reply"
+                    raise TimeoutError(
+                        f"{self.kernel_name} (kernel {self.kernel_id}) sent no {what} to "
+                        f"message {msg_id} within {self.timeout:.0f} s"
+                    ) from None
+                continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             channel = msg.get("channel")
             if channel in ("shell", "control"):
                 reply = msg
-            elif msg["msg_type"] == "stream":
+                continue
+            if iopub is not None:
+                iopub.append(msg)
+            if msg["msg_type"] == "stream":
                 chars += len(msg["content"]["text"])
             elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 seen_idle = True
         return reply, chars
+
+    def keep_alive(self) -> None:
+        """Read whatever has arrived, without waiting, and so answer the server's pings.
+
+        Jupyter Server pings every kernel websocket every 30 s and closes one whose client
+        has not answered for 90 s; a browser answers at once, a session nobody reads from
+        (see :func:`~.measure.idle_sessions`) must be read now and then. Messages read
+        here are dropped: they belong to requests already answered.
+        """
+        sock = self.ws.sock
+        while sock is not None and select.select([sock], [], [], 0)[0]:
+            self.ws.recv_data_frame(control_frame=True)
 
     def execute(self, code: str, *, idle: bool = False) -> Reply:
         """Run ``code``; time it from the send to the reply (to ``idle`` if ``idle``)."""
@@ -294,22 +418,49 @@ class Session:
             raise RuntimeError(f"{code[:60]!r} failed in {self.kernel_name}: {reply['content']}")
         return Reply(reply, seconds, chars)
 
-    def request(self, msg_type: str, content: dict[str, Any], channel: str = "shell") -> Reply:
+    def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        channel: str = "shell",
+        *,
+        iopub: list[dict[str, Any]] | None = None,
+    ) -> Reply:
+        """Send a request and wait for its reply (and its ``idle`` if ``iopub`` is given,
+        which then receives the request's iopub messages)."""
         started = time.perf_counter()
-        reply, _ = self.wait(self.send(msg_type, content, channel))
+        reply, _ = self.wait(
+            self.send(msg_type, content, channel), idle=iopub is not None, iopub=iopub
+        )
         seconds = time.perf_counter() - started
         if reply["content"].get("status") != "ok":
             raise RuntimeError(f"{msg_type} failed: {reply['content']}")
         return Reply(reply, seconds)
 
+    def context(self) -> tuple[str, str]:
+        """(context slug, subkernel language) as the kernel reports them: ``("NONE",
+        <language of kernel_info>)`` without a context."""
+        messages: list[dict[str, Any]] = []
+        self.request("context_info_request", {}, iopub=messages)
+        info = next(m["content"] for m in messages if m["msg_type"] == "context_info_response")
+        if info["slug"] != "NONE":
+            return info["slug"], info["language"]["slug"]
+        kernel_info = self.request("kernel_info_request", {}).reply["content"]
+        return "NONE", kernel_info.get("language_info", {}).get("name", "?")
+
     # ------------------------------------------------------------------ processes
 
-    def processes(self) -> tuple[psutil.Process | None, list[psutil.Process]]:
+    def processes(
+        self, index: dict[str, psutil.Process] | None = None
+    ) -> tuple[psutil.Process | None, list[psutil.Process]]:
         """The kernel's own process, and every process of the session (the kernel, its
-        children, and companion kernels with their children)."""
-        main = self.server.kernel_process(self.kernel_id)
+        children, and companion kernels with their children). ``index``: the server's
+        :meth:`Server.kernel_processes`, when the caller has it already."""
+        if index is None:
+            index = self.server.kernel_processes()
+        main = index.get(self.kernel_id)
         found: dict[int, psutil.Process] = {}
-        roots = [main] + [self.server.kernel_process(k) for k in self.companion_ids]
+        roots = [main] + [index.get(k) for k in self.companion_ids]
         for root in roots:
             if root is None:
                 continue
@@ -321,9 +472,9 @@ class Session:
                 pass
         return main, list(found.values())
 
-    def rss_mib(self) -> tuple[float | None, float]:
+    def rss_mib(self, index: dict[str, psutil.Process] | None = None) -> tuple[float | None, float]:
         """RSS of the kernel process and of the whole session, in MiB."""
-        main, every = self.processes()
+        main, every = self.processes(index)
         total = 0
         for proc in every:
             with contextlib.suppress(psutil.Error):
@@ -335,6 +486,16 @@ class Session:
             except psutil.Error:
                 own = None
         return own, total / MIB
+
+    def pss_mib(self, index: dict[str, psutil.Process] | None = None) -> float:
+        """Proportional set size of the whole session in MiB: pages shared between
+        processes (the interpreter, libraries) are split among them, so the PSS of all
+        sessions adds up to the memory they really take."""
+        total = 0
+        for proc in self.processes(index)[1]:
+            with contextlib.suppress(psutil.Error, AttributeError):
+                total += proc.memory_full_info().pss
+        return total / MIB
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -4,16 +4,64 @@ interleaved where that is possible, so that load from other processes hits both 
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .harness import Server, Session
+import psutil
+
+from .harness import MIB, Server, Session
 
 PLAIN = "python3"
+PLAIN_R = "ir"
 BEAKER = "beaker_kernel"
+
+#: Environment of the server: its Beaker kernels (kernelspec ``beaker_kernel``) start
+#: without a default context, so they are the pure proxy. Variables of the harness's own
+#: shell that would change that are removed.
+SERVER_ENV: dict[str, str | None] = {
+    "BEAKER_DEFAULT_CONTEXT": "none",
+    "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
+    "BEAKER_DEFAULT_CONTEXT_PAYLOAD": None,
+    "BEAKER_SUBKERNEL": None,
+}
+
+#: Kernelspecs the harness adds to the server: ``beaker_kernel`` with another environment.
+#: ``beaker_bench_context`` is a Beaker kernel as ``beaker serve`` starts it out of the box
+#: (the ``default`` context set up at start, post-execute after every cell).
+VARIANTS: dict[str, dict[str, str]] = {
+    "beaker_bench_context": {
+        "BEAKER_DEFAULT_CONTEXT": "default",
+        "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
+    },
+    "beaker_bench_r": {
+        "BEAKER_DEFAULT_CONTEXT": "none",
+        "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "rlang",
+    },
+    "beaker_bench_r_context": {
+        "BEAKER_DEFAULT_CONTEXT": "default",
+        "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "rlang",
+    },
+}
+
+#: The sessions of a run: label → (kernelspec, context slug it must report, language).
+KERNELS: dict[str, tuple[str, str, str]] = {
+    "plain": (PLAIN, "", "python"),
+    "beaker": (BEAKER, "NONE", "python"),
+    "beaker_context": ("beaker_bench_context", "default", "python3"),
+    "plain_r": (PLAIN_R, "", "R"),
+    "beaker_r": ("beaker_bench_r", "NONE", "R"),
+    "beaker_r_context": ("beaker_bench_r_context", "default", "rlang"),
+}
+PYTHON_LABELS = ("plain", "beaker", "beaker_context")
+R_LABELS = ("plain_r", "beaker_r", "beaker_r_context")
+#: R's ``pass``: runs, and shows nothing.
+R_NOTHING = "invisible(NULL)"
 
 #: A cell printing 10 MiB in 1 KiB lines (each line 1023 characters and a newline).
 STREAM_CODE = "for _ in range(10240):\n    print('x' * 1023)\n"
@@ -28,9 +76,9 @@ class Options:
     stream_runs: int = 3
     switches: int = 10
     cross_switches: int = 2
-    max_sessions: int = 60
-    session_batch: int = 4
-    probe_limit: float = 0.100
+    idle_sessions: int = 100
+    #: memory kept free when deciding how many idle sessions fit (MiB)
+    memory_reserve_mib: float = 3072
     quickack: bool = True
 
 
@@ -53,27 +101,71 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- cold start
 
 
-def cold_start(server: Server, options: Options) -> dict[str, Any]:
-    """``POST /api/kernels`` → first ``execute_reply``, alternating the two kernels."""
-    samples: dict[str, list[float]] = {PLAIN: [], BEAKER: []}
+def open_checked(
+    server: Server, label: str, options: Options, *, timeout: float = 180.0, retries: int = 0
+) -> tuple[Session, float]:
+    """Open the session of ``label`` (see :data:`KERNELS`); its cold start in seconds.
+
+    A kernel that does not answer its first request within ``timeout`` seconds is deleted
+    and (``retries`` times) replaced by a new one; the server counts it
+    (:attr:`Server.unanswered`). Fails unless a Beaker kernel reports the context and
+    language its kernelspec asks for, so a setting that did not reach the kernel cannot
+    pass unnoticed.
+    """
+    kernelspec, slug, language = KERNELS[label]
+    for attempt in range(retries + 1):
+        try:
+            session, seconds = Session.open(
+                server, kernelspec, quickack=options.quickack, timeout=timeout
+            )
+            break
+        except TimeoutError as e:
+            if attempt == retries:
+                raise
+            log(f"{e}; starting another")
+    if slug:
+        try:
+            found = session.context()
+        except Exception:
+            session.close()
+            raise
+        if found != (slug, language):
+            session.close()
+            raise RuntimeError(
+                f"{kernelspec} reports context {found[0]!r} in {found[1]!r}, expected "
+                f"{slug!r} in {language!r}: BEAKER_DEFAULT_CONTEXT did not reach the kernel"
+            )
+    return session, seconds
+
+
+def cold_start(server: Server, options: Options, labels: tuple[str, ...]) -> dict[str, Any]:
+    """``POST /api/kernels`` → first ``execute_reply``; the kernels take turns in a
+    rotating order, so that none always follows another one's shutdown. A kernel that
+    never answers is counted by the server and left out of the samples."""
+    samples: dict[str, list[float]] = {label: [] for label in labels}
     for run in range(options.cold_starts):
-        # ABBA order, so that neither kernel always follows the other's shutdown
-        for name in (PLAIN, BEAKER) if run % 2 == 0 else (BEAKER, PLAIN):
-            session, seconds = Session.open(server, name, quickack=options.quickack)
-            samples[name].append(seconds)
+        shift = run % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            try:
+                session, seconds = open_checked(server, label, options, timeout=60)
+            except TimeoutError as e:
+                log(str(e))
+                continue
+            samples[label].append(seconds)
             session.close()
             time.sleep(1.5)  # let the stopped kernels' processes go
-    return {name: summary(values) for name, values in samples.items()}
+    return {label: summary(values) if values else None for label, values in samples.items()}
 
 
 # --------------------------------------------------------------------------- round trips
 
 
 def round_trips(
-    sessions: dict[str, Session], options: Options, *, block: int = 20
+    sessions: dict[str, Session], options: Options, *, block: int = 20, code: str = "pass"
 ) -> dict[str, Any]:
-    """Execute ``pass`` ``options.requests`` times per session, settled (a pause before
-    each request) and back-to-back, in blocks alternating between the sessions."""
+    """Execute ``code`` (a statement doing nothing and showing nothing) ``options.requests``
+    times per session, settled (a pause before each request) and back-to-back, in blocks
+    alternating between the sessions."""
     results: dict[str, Any] = {}
     for mode, pause in (("settled", options.settle), ("back_to_back", 0.0)):
         samples: dict[str, list[float]] = {label: [] for label in sessions}
@@ -84,7 +176,7 @@ def round_trips(
                 for _ in range(count):
                     if pause:
                         time.sleep(pause)
-                    samples[label].append(session.execute("pass").seconds)
+                    samples[label].append(session.execute(code).seconds)
             done += count
         results[mode] = {label: summary(values) for label, values in samples.items()}
     return results
@@ -155,47 +247,135 @@ def memory(sessions: dict[str, Session]) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- capacity
+# --------------------------------------------------------------------------- idle sessions
 
 
-def capacity(
+def sessions_that_fit(per_session_mib: float, options: Options) -> tuple[int, str]:
+    """How many of ``options.idle_sessions`` sessions of ``per_session_mib`` (RSS of a warm
+    session, plus a quarter for growth) fit in the memory available now, keeping
+    ``options.memory_reserve_mib`` free; and why, if fewer."""
+    available = psutil.virtual_memory().available / MIB
+    each = per_session_mib * 1.25
+    fit = int(max(0.0, available - options.memory_reserve_mib) // each)
+    if fit >= options.idle_sessions:
+        return options.idle_sessions, ""
+    return fit, (
+        f"scaled down from {options.idle_sessions} to {fit}: {available:.0f} MiB available, "
+        f"{options.memory_reserve_mib:.0f} MiB kept free, ~{each:.0f} MiB per session"
+    )
+
+
+def keep_alive(sessions: list[Session]) -> None:
+    """Answer the server's pings on every session (see :meth:`Session.keep_alive`)."""
+    for session in sessions:
+        with contextlib.suppress(Exception):  # a dead session shows in its probe
+            session.keep_alive()
+
+
+def _probe(session: Session, timeout: float) -> float:
+    session.timeout = timeout
+    try:
+        return session.execute("pass").seconds
+    finally:
+        session.timeout = 180.0
+
+
+def idle_sessions(
     server: Server,
-    kernel_name: str,
+    label: str,
+    count: int,
     options: Options,
     progress: Callable[[str], None] = log,
 ) -> dict[str, Any]:
-    """Open sessions in batches until one of them no longer answers ``pass`` within
-    ``options.probe_limit`` (median of three probes), or ``options.max_sessions``."""
+    """Open ``count`` sessions of ``label`` one after another, let them idle, then:
+
+    * memory: RSS and PSS of every session's processes, and how much the machine's
+      available memory fell while they were open (other jobs move that one);
+    * one by one: each session answers ``pass`` while all the others stay open and idle
+      (``options.settle`` apart);
+    * all at once: every session is sent ``pass`` at the same moment (one thread each);
+      each session's time from its send to its reply.
+
+    A session that fails to open or to answer within 30 s is counted, not fatal.
+    """
+    kernelspec = KERNELS[label][0]
+    available_before = psutil.virtual_memory().available / MIB
     sessions: list[Session] = []
-    held = 0
-    worst: list[float] = []
-    reason = f"cap of {options.max_sessions} sessions reached"
+    errors: list[str] = []
+    started = time.monotonic()
     try:
-        while len(sessions) < options.max_sessions:
-            batch = min(options.session_batch, options.max_sessions - len(sessions))
-            for _ in range(batch):
-                sessions.append(Session.open(server, kernel_name, quickack=options.quickack)[0])
-            time.sleep(1.0)  # let the new kernels finish starting up in the background
-            medians = []
-            for session in sessions:
-                probes = [session.execute("pass").seconds for _ in range(3)]
-                medians.append(statistics.median(probes))
-            worst.append(max(medians))
-            if max(medians) > options.probe_limit:
-                slow = sum(m > options.probe_limit for m in medians)
-                reason = (
-                    f"{slow} of {len(sessions)} sessions slower than "
-                    f"{options.probe_limit * 1000:.0f} ms (worst {max(medians) * 1000:.0f} ms)"
-                )
-                break
-            held = len(sessions)
-            progress(f"{kernel_name}: {held} sessions, worst {max(medians) * 1000:.1f} ms")
+        for n in range(count):
+            try:
+                sessions.append(open_checked(server, label, options, timeout=45)[0])
+            except Exception as e:
+                errors.append(f"open: {type(e).__name__}: {e}".splitlines()[0])
+            keep_alive(sessions)
+            if (n + 1) % 20 == 0:
+                progress(f"{kernelspec}: {n + 1} of {count} sessions opened")
+        open_s = time.monotonic() - started
+        time.sleep(5.0)  # idle: post-execute work and start-up tails are over
+        keep_alive(sessions)
+
+        index = server.kernel_processes()
+        rss = [s.rss_mib(index)[1] for s in sessions]
+        pss = [s.pss_mib(index) for s in sessions]
+        available_after = psutil.virtual_memory().available / MIB
+
+        one_by_one: list[float] = []
+        failed: set[int] = set()
+        for i, session in enumerate(sessions):
+            # settled, as in round_trips: the previous session's post-execute (a context's
+            # state procedure, 50 ms after its reply) is over before the next probe
+            time.sleep(options.settle)
+            try:
+                one_by_one.append(_probe(session, 30))
+            except Exception as e:
+                failed.add(i)
+                errors.append(f"one by one: {type(e).__name__}: {e}".splitlines()[0])
+        time.sleep(1.0)
+        keep_alive(sessions)
+
+        live = [s for i, s in enumerate(sessions) if i not in failed]
+        together: list[float] = []
+        if live:
+            barrier = threading.Barrier(len(live))
+
+            def at_once(session: Session) -> float:
+                barrier.wait()
+                return _probe(session, 30)
+
+            with ThreadPoolExecutor(max_workers=len(live)) as pool:
+                futures = [pool.submit(at_once, s) for s in live]
+                wall = time.perf_counter()
+                for future in futures:
+                    try:
+                        together.append(future.result())
+                    except Exception as e:
+                        errors.append(f"all at once: {type(e).__name__}: {e}".splitlines()[0])
+                wall = time.perf_counter() - wall
+        else:
+            wall = 0.0
     finally:
-        for session in sessions:
-            session.close()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(Session.close, sessions))
+
+    answered = len(one_by_one)
     return {
-        "sessions": held,
-        "capped": held >= options.max_sessions,
-        "stopped_because": reason,
-        "worst_probe_ms": [w * 1000 for w in worst],
+        "requested": count,
+        "opened": len(sessions),
+        "answered": answered,
+        "failed": count - answered,
+        "answered_all_at_once": len(together),
+        "errors": errors[:10],
+        "open_s": open_s,
+        "rss_total_mib": sum(rss),
+        "rss_per_session_mib": statistics.median(rss) if rss else None,
+        "pss_total_mib": sum(pss),
+        "pss_per_session_mib": sum(pss) / len(pss) if pss else None,
+        "available_drop_mib": available_before - available_after,
+        "one_by_one": summary(one_by_one) if one_by_one else None,
+        "one_by_one_max_ms": max(one_by_one) * 1000 if one_by_one else None,
+        "all_at_once": summary(together) if together else None,
+        "all_at_once_max_ms": max(together) * 1000 if together else None,
+        "all_at_once_wall_ms": wall * 1000,
     }

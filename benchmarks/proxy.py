@@ -29,9 +29,17 @@ from jupyter_client.manager import KernelManager
 from .measure import summary
 
 
-def start(kernel_name: str) -> tuple[KernelManager, BlockingKernelClient]:
+def start(kernel_name: str, context: str = "none") -> tuple[KernelManager, BlockingKernelClient]:
+    """Start ``kernel_name``; a Beaker kernel sets up ``context`` in python3 at start
+    (``"none"``: no context, the pure proxy)."""
     km = KernelManager(kernel_name=kernel_name)
-    km.start_kernel()
+    env = {
+        **os.environ,
+        "BEAKER_DEFAULT_CONTEXT": context,
+        "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
+    }
+    env.pop("BEAKER_DEFAULT_CONTEXT_PAYLOAD", None)
+    km.start_kernel(env=env)
     kc = km.client()
     kc.start_channels()
     kc.wait_for_ready(timeout=120)
@@ -41,15 +49,6 @@ def start(kernel_name: str) -> tuple[KernelManager, BlockingKernelClient]:
 def stop(km: KernelManager, kc: BlockingKernelClient) -> None:
     kc.stop_channels()
     km.shutdown_kernel(now=False)
-
-
-def request(kc: BlockingKernelClient, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
-    msg = kc.session.msg(msg_type, content)
-    kc.shell_channel.send(msg)
-    while True:
-        reply = kc.get_shell_msg(timeout=120)
-        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
-            return reply
 
 
 def execute(kc: BlockingKernelClient) -> tuple[float, float]:
@@ -96,16 +95,9 @@ def latency(n: int, pause: float, block: int = 25) -> dict[str, Any]:
     kernels: dict[str, tuple[KernelManager, BlockingKernelClient]] = {
         "plain": start("python3"),
         "beaker": start("beaker_kernel"),
-        "beaker_context": start("beaker_kernel"),
+        "beaker_context": start("beaker_kernel", context="default"),
     }
     try:
-        kc = kernels["beaker_context"][1]
-        reply = request(
-            kc,
-            "context_setup_request",
-            {"context": "default", "language": "python3", "context_info": {}},
-        )
-        assert reply["content"]["status"] == "ok", reply["content"]
         for _, kc in kernels.values():
             drain(kc)
             series(kc, 10, 0)
@@ -158,12 +150,7 @@ def profile(n: int, pause: float, output: Path) -> pstats.Stats:
         old = os.environ.get("JUPYTER_PATH")
         os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [tmp, old]))
         try:
-            km, kc = start("beaker_profiled")
-            request(
-                kc,
-                "context_setup_request",
-                {"context": "default", "language": "python3", "context_info": {}},
-            )
+            km, kc = start("beaker_profiled", context="default")
             drain(kc)
             series(kc, n, pause)
             kc.stop_channels()
