@@ -427,10 +427,15 @@ class BeakerKernelApp(JupyterApp):
     async def start_kernel(self) -> None:
         """Bind the front-end channels and start the default subkernel and context."""
         self.frontend.bind()
+        launcher: ServiceLauncher | None = None
         if self.service_url:
-            self.supervisor.launcher = ServiceLauncher(
-                self.service_url, self.service_token, self.kernel_id or None
+            launcher = ServiceLauncher(
+                self.service_url,
+                self.service_token,
+                self.kernel_id or None,
+                prestarted=os.environ.get("BEAKER_PRESTARTED_SUBKERNEL", ""),
             )
+            self.supervisor.launcher = launcher
         else:
             self.supervisor.launcher = LocalLauncher()
         self.router.started = started = asyncio.Event()
@@ -457,6 +462,9 @@ class BeakerKernelApp(JupyterApp):
                     )
         finally:
             started.set()
+            if launcher is not None:
+                # the first subkernel was another one, or none started
+                await launcher.release_prestarted()
 
     async def run(self) -> None:
         """Run until a shutdown request or SIGTERM, then stop the subkernel."""

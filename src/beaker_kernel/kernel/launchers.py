@@ -221,13 +221,22 @@ class ServiceHandle(SubkernelHandle):
 class ServiceLauncher(SubkernelLauncher):
     """Starts subkernels through the Beaker service's REST API."""
 
-    def __init__(self, base_url: str, token: str, parent_kernel_id: str | None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        parent_kernel_id: str | None,
+        prestarted: str = "",
+    ) -> None:
         from tornado.httpclient import AsyncHTTPClient
 
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._parent_kernel_id = parent_kernel_id
         self._client = AsyncHTTPClient()
+        #: The kernelspec of the subkernel the service started along with this kernel,
+        #: until claimed or released.
+        self.prestarted = prestarted if parent_kernel_id else ""
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         """Call the service; returns the decoded JSON body (``None`` when empty)."""
@@ -266,6 +275,10 @@ class ServiceLauncher(SubkernelLauncher):
         return {name: model["spec"] for name, model in models["kernelspecs"].items()}
 
     async def start(self, kernel_name: str) -> SubkernelHandle:
+        if self.prestarted:
+            handle = await self._claim_prestarted(kernel_name)
+            if handle is not None:
+                return handle
         try:
             model = await self.request("POST", "/api/kernels", {"name": kernel_name})
         except ServiceError as e:
@@ -282,6 +295,36 @@ class ServiceLauncher(SubkernelLauncher):
             await self.request("DELETE", f"/api/kernels/{quote(kernel_id)}")
             raise
         return ServiceHandle(self, kernel_name, kernel_id, claim["connection"])
+
+    async def _claim_prestarted(self, kernel_name: str) -> SubkernelHandle | None:
+        """The subkernel the service started ahead, if it runs ``kernel_name`` (the
+        service deletes it otherwise); ``None`` when it cannot be had."""
+        self.prestarted = ""
+        try:
+            claim = await self.request(
+                "POST",
+                "/beaker/subkernels/prestarted",
+                {"parent_id": self._parent_kernel_id, "kernel_name": kernel_name},
+            )
+        except ServiceError as e:
+            log.info("Starting a subkernel: %s", e.message)
+            return None
+        return ServiceHandle(self, kernel_name, claim["kernel_id"], claim["connection"])
+
+    async def release_prestarted(self) -> None:
+        """Let the service delete the subkernel started ahead, if it was not claimed."""
+        if not self.prestarted:
+            return
+        self.prestarted = ""
+        try:
+            await self.request(
+                "POST",
+                "/beaker/subkernels/prestarted",
+                {"parent_id": self._parent_kernel_id, "kernel_name": ""},
+            )
+        except ServiceError as e:
+            if e.status_code != 404:
+                log.warning("Could not release the subkernel started ahead: %s", e.message)
 
     async def close(self) -> None:
         self._client.close()

@@ -9,8 +9,14 @@
     A Beaker kernel claims a kernel it started with ``POST /api/kernels`` as its
     subkernel and receives ``{"connection": {...}}``. The server's auto-restart is turned
     off for it: the Beaker kernel restarts it itself and tells its front end.
+``POST /beaker/subkernels/prestarted`` ``{parent_id, kernel_name}``
+    A Beaker kernel claims the subkernel the service started for it at the same time as
+    itself (prestart.py): ``{"kernel_id", "connection"}`` once it has started. ``404``
+    when there is none, or it runs another kernelspec (it is then deleted), or it failed
+    to start; the Beaker kernel then starts one itself.
 ``GET /beaker/subkernels/<id>``
-    ``{"alive": bool, "connection": {...}}`` (after a restart, the new ports).
+    ``{"alive": bool, "connection": {...}, "started_ahead": bool}`` (after a restart,
+    the new ports).
 ``DELETE /beaker/kernels/<parent id>/subkernels``
     Shut down every subkernel of a Beaker kernel.
 """
@@ -29,6 +35,7 @@ from tornado import web
 from .. import __version__
 from ..errors import BeakerError
 from ..lib.subkernel import discover_subkernels
+from .prestart import discard
 from .state import ServiceState
 
 UUID = r"(?P<kernel_id>[0-9a-fA-F-]{1,64})"
@@ -59,6 +66,16 @@ class BeakerHandler(ExtensionHandlerMixin, APIHandler):
     def require_kernel(self, kernel_id: str) -> None:
         if kernel_id not in self.kernel_manager:
             raise web.HTTPError(404, f"No kernel {kernel_id}")
+
+    def claim(self, kernel_id: str, parent_id: str | None) -> None:
+        """Make ``kernel_id`` a subkernel of ``parent_id``."""
+        km = self.kernel_manager.get_kernel(kernel_id)
+        # The Beaker kernel watches and restarts its subkernel and tells its front end;
+        # a second restart by the server would race with it.
+        # (stop_restarter does nothing once autorestart is off: stop it first)
+        km.stop_restarter()
+        km.autorestart = False
+        self.beaker.claim(kernel_id, parent_id)
 
 
 class HealthHandler(ExtensionHandlerMixin, JupyterHandler):
@@ -125,14 +142,37 @@ class SubkernelsHandler(BeakerHandler):
         self.require_kernel(kernel_id)
         if parent_id is not None:
             self.require_kernel(parent_id)
-        km = self.kernel_manager.get_kernel(kernel_id)
-        # The Beaker kernel watches and restarts its subkernel and tells its front end;
-        # a second restart by the server would race with it.
-        # (stop_restarter does nothing once autorestart is off: stop it first)
-        km.stop_restarter()
-        km.autorestart = False
-        self.beaker.claim(kernel_id, parent_id)
+        self.claim(kernel_id, parent_id)
         self.finish(json.dumps({"connection": self.connection(kernel_id)}))
+
+
+class PrestartedHandler(BeakerHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        parent_id = body.get("parent_id")
+        kernel_name = body.get("kernel_name")
+        if not isinstance(parent_id, str) or not isinstance(kernel_name, str):
+            raise web.HTTPError(400, "parent_id and kernel_name must be strings")
+        prestart = self.beaker.prestarts.pop(parent_id, None)
+        if prestart is None:
+            raise web.HTTPError(404, f"No subkernel was started ahead for kernel {parent_id}")
+        if prestart.kernel_name != kernel_name:
+            self.beaker.spawn(discard(prestart, self.kernel_manager))
+            raise web.HTTPError(
+                404,
+                f"The subkernel started ahead runs {prestart.kernel_name!r}, not "
+                f"{kernel_name!r}; it is deleted",
+            )
+        try:
+            kernel_id = await prestart.started()
+        except Exception as e:
+            raise web.HTTPError(
+                404, f"The subkernel started ahead ({kernel_name}) failed to start: {e}"
+            ) from e
+        self.require_kernel(kernel_id)
+        self.claim(kernel_id, parent_id)
+        self.finish(json.dumps({"kernel_id": kernel_id, "connection": self.connection(kernel_id)}))
 
 
 class SubkernelHandler(BeakerHandler):
@@ -143,7 +183,15 @@ class SubkernelHandler(BeakerHandler):
         alive = km.is_alive()
         if inspect.isawaitable(alive):
             alive = await alive
-        self.finish(json.dumps({"alive": alive, "connection": self.connection(kernel_id)}))
+        self.finish(
+            json.dumps(
+                {
+                    "alive": alive,
+                    "connection": self.connection(kernel_id),
+                    "started_ahead": kernel_id in self.beaker.started_ahead,
+                }
+            )
+        )
 
 
 class ChildrenHandler(BeakerHandler):
@@ -158,6 +206,7 @@ def handlers() -> list[tuple[str, type[Any]]]:
         (r"/health", HealthHandler),
         (r"/contexts", ContextsHandler),
         (r"/beaker/subkernels", SubkernelsHandler),
+        (r"/beaker/subkernels/prestarted", PrestartedHandler),
         (rf"/beaker/subkernels/{UUID}", SubkernelHandler),
         (rf"/beaker/kernels/{UUID}/subkernels", ChildrenHandler),
     ]

@@ -1,5 +1,8 @@
 """The service's kernel manager.
 
+Starting a Beaker kernel also starts, at the same moment, the subkernel it will ask for
+first (:mod:`.prestart`), so that the two start-ups overlap instead of adding up.
+
 Two moments in a kernel's start make Jupyter Server's own manager answer 500:
 
 * Listing kernels (``GET /api/kernels``) just as a kernel has started but before the
@@ -17,11 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from traitlets import Float
+from traitlets import Bool, Float, default
+
+from ..settings import env_bool
+from .prestart import Prestart, discard, first_kernelspec
+from .state import get_state
 
 log = logging.getLogger("beaker_kernel.service")
 
@@ -34,6 +44,95 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         help="Seconds a kernel deletion waits for a start or restart of that kernel to "
         "end before deleting it anyway.",
     ).tag(config=True)
+
+    prestart_subkernels = Bool(
+        help="Start a Beaker kernel's first subkernel at the same time as the Beaker kernel "
+        "(see beaker_kernel.service.prestart). Environment: BEAKER_PRESTART_SUBKERNELS "
+        "(default on).",
+    ).tag(config=True)
+
+    @default("prestart_subkernels")
+    def _default_prestart_subkernels(self) -> bool:
+        return env_bool("BEAKER_PRESTART_SUBKERNELS", default=True)
+
+    async def _async_start_kernel(
+        self, *, kernel_id: str | None = None, path: Any = None, **kwargs: Any
+    ) -> str:
+        state = get_state()
+        if (kernel_id is None or kernel_id not in self) and self.prestart_subkernels and state:
+            name = kwargs.get("kernel_name") or self.default_kernel_name
+            found = await asyncio.to_thread(self._specs_for_prestart, name)
+            if found is not None:
+                beaker_spec, specs = found
+                kernel_id = kernel_id or str(uuid.uuid4())
+                beaker_env = {**(kwargs.get("env") or os.environ), **(beaker_spec.env or {})}
+                prestart = self._prestart(kernel_id, first_kernelspec(beaker_env, specs))
+                try:
+                    started: str = await super()._async_start_kernel(
+                        kernel_id=kernel_id, path=path, **kwargs
+                    )
+                except BaseException:
+                    if prestart is not None and kernel_id in state.prestarts:
+                        del state.prestarts[kernel_id]
+                        state.spawn(discard(prestart, self))
+                    raise
+                return started
+        result: str = await super()._async_start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        return result
+
+    start_kernel = _async_start_kernel  # type: ignore[assignment]
+
+    def _specs_for_prestart(self, kernel_name: str) -> tuple[Any, dict[str, Any]] | None:
+        """When ``kernel_name`` is a Beaker kernel: its kernelspec and the other kernels'
+        (name → kernel.json). Reads the kernelspec files: run in a thread."""
+        manager = self.kernel_spec_manager or KernelSpecManager(parent=self)
+        try:
+            spec = manager.get_kernel_spec(kernel_name)
+        except NoSuchKernel:
+            return None
+        if not _is_beaker(spec.to_dict()):
+            return None
+        specs = {
+            name: model["spec"]
+            for name, model in manager.get_all_specs().items()
+            if not _is_beaker(model["spec"])
+        }
+        return spec, specs
+
+    def _prestart(self, parent_id: str, kernel_name: str | None) -> Prestart | None:
+        """Start ``kernel_name`` for the Beaker kernel ``parent_id`` (in a task)."""
+        state = get_state()
+        if state is None or kernel_name is None:
+            return None
+        kernel_id = str(uuid.uuid4())
+        task = asyncio.ensure_future(self._start_ahead(kernel_id, kernel_name, parent_id))
+        # A failure is logged by _start_ahead and answered to the claim, if one comes.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        prestart = Prestart(parent_id, kernel_name, kernel_id, task)
+        state.prestarts[parent_id] = prestart
+        return prestart
+
+    async def _start_ahead(self, kernel_id: str, kernel_name: str, parent_id: str) -> str:
+        state = get_state()
+        if state is not None:
+            state.started_ahead.add(kernel_id)
+        try:
+            started: str = await self._async_start_kernel(
+                kernel_id=kernel_id, kernel_name=kernel_name
+            )
+        except Exception as e:
+            if state is not None:
+                state.started_ahead.discard(kernel_id)
+            self.log.warning(
+                "The %s subkernel started ahead for %s failed to start: %s; the Beaker "
+                "kernel will start one itself",
+                kernel_name,
+                parent_id,
+                e,
+            )
+            raise
+        self.log.info("Started subkernel %s (%s) ahead for %s", started, kernel_name, parent_id)
+        return started
 
     async def _async_shutdown_kernel(
         self, kernel_id: str, now: bool | None = False, restart: bool | None = False
@@ -87,6 +186,12 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
                 # A failed start: jupyter_client's shutdown removes such a kernel itself.
                 log.info("Kernel %s failed to start (%s); removing it", kernel_id, e)
                 return
+
+
+def _is_beaker(spec: dict[str, Any]) -> bool:
+    metadata = spec.get("metadata") or {}
+    provisioner = (metadata.get("kernel_provisioner") or {}).get("provisioner_name")
+    return bool(metadata.get("beaker_kernel")) or provisioner == "beaker-kernel-provisioner"
 
 
 __all__ = ["BeakerMappingKernelManager"]

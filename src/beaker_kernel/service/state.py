@@ -7,9 +7,13 @@ Beaker kernel's subkernels when it goes away.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .prestart import Prestart, discard
 
 if TYPE_CHECKING:
     from jupyter_server.serverapp import ServerApp
@@ -29,6 +33,22 @@ class ServiceState:
     children: dict[str, set[str]] = field(default_factory=dict)
     #: subkernel id → Beaker kernel id
     parents: dict[str, str] = field(default_factory=dict)
+    #: Beaker kernel id → the subkernel started ahead for it, until claimed (prestart.py).
+    prestarts: dict[str, Prestart] = field(default_factory=dict)
+    #: Ids of the subkernels that were started ahead.
+    started_ahead: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, kept referenced, its failure logged."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("A background task of the service failed", exc_info=task.exception())
 
     @property
     def url(self) -> str:
@@ -56,14 +76,20 @@ class ServiceState:
         parent = self.parents.pop(kernel_id, None)
         if parent is not None:
             self.children.get(parent, set()).discard(kernel_id)
+        self.started_ahead.discard(kernel_id)
 
     async def delete_children(self, parent_id: str) -> list[str]:
         """Shut down every subkernel of ``parent_id``; returns their ids."""
-        kernel_ids = sorted(self.children.pop(parent_id, set()))
         manager = self.serverapp.kernel_manager
+        prestart = self.prestarts.pop(parent_id, None)
+        if prestart is not None:
+            # never claimed: deleted once its start is over
+            await discard(prestart, manager)
+        kernel_ids = sorted(self.children.pop(parent_id, set()))
         deleted = []
         for kernel_id in kernel_ids:
             self.parents.pop(kernel_id, None)
+            self.started_ahead.discard(kernel_id)
             if kernel_id in manager:
                 try:
                     await manager.shutdown_kernel(kernel_id, now=True)  # type: ignore[no-untyped-call]
