@@ -1,5 +1,11 @@
 """The service's kernel manager.
 
+Every kernel that is not a Beaker kernel runs user code as a subkernel, so it starts with
+the allow-listed environment of :func:`beaker_kernel.environment.subkernel_environment`
+(a Beaker kernel gets the server's environment and its secrets from its provisioner). An
+unknown kernelspec name is the client's mistake: ``POST /api/kernels`` answers 400 and
+names the kernels there are (Jupyter Server's own manager answers 500).
+
 Two moments in a kernel's start make Jupyter Server's own manager answer 500:
 
 * Listing kernels (``GET /api/kernels``) just as a kernel has started but before the
@@ -17,11 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import datetime, timezone
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from traitlets import Float
+from tornado import web
+from traitlets import Float, default
+
+from ..environment import subkernel_environment
 
 log = logging.getLogger("beaker_kernel.service")
 
@@ -34,6 +45,44 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         help="Seconds a kernel deletion waits for a start or restart of that kernel to "
         "end before deleting it anyway.",
     ).tag(config=True)
+
+    @default("connection_dir")
+    def _default_connection_dir(self) -> str:
+        # Jupyter Server passes its runtime directory; used alone, jupyter_client's
+        # manager would write connection files (with their keys) into the working
+        # directory.
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        return jupyter_runtime_dir()
+
+    async def _async_start_kernel(
+        self, *, kernel_id: str | None = None, path: Any = None, **kwargs: Any
+    ) -> str:
+        if kernel_id is None or kernel_id not in self:
+            name = kwargs.get("kernel_name") or self.default_kernel_name
+            if not self._is_beaker(name):
+                kwargs["env"] = subkernel_environment(kwargs.get("env") or os.environ)
+        kernel: str = await super()._async_start_kernel(kernel_id=kernel_id, path=path, **kwargs)
+        return kernel
+
+    start_kernel = _async_start_kernel  # type: ignore[assignment]
+
+    def _is_beaker(self, kernel_name: str) -> bool:
+        """Whether ``kernel_name`` is a Beaker kernel; HTTP 400 if there is no such kernel."""
+        specs = self.kernel_spec_manager or KernelSpecManager(parent=self)
+        try:
+            spec = specs.get_kernel_spec(kernel_name)
+        except NoSuchKernel as e:
+            names = sorted(specs.find_kernel_specs())
+            raise web.HTTPError(
+                400,
+                "No kernel named %r; the kernels here are: %s",
+                kernel_name,
+                ", ".join(names) or "none",
+            ) from e
+        metadata = spec.metadata or {}
+        provisioner = metadata.get("kernel_provisioner", {}).get("provisioner_name")
+        return bool(metadata.get("beaker_kernel")) or provisioner == "beaker-kernel-provisioner"
 
     async def _async_shutdown_kernel(
         self, kernel_id: str, now: bool | None = False, restart: bool | None = False
