@@ -100,14 +100,19 @@ class KernelSocket:
             self.ws.send(frame)
 
     def receive(self, deadline: float) -> dict[str, Any]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no message in time")
-        self.ws.settimeout(remaining)
-        try:
-            frame = self.ws.recv()
-        except websocket.WebSocketTimeoutException as e:
-            raise TimeoutError("no message in time") from e
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no message in time")
+            # In short steps: the client answers the server's pings inside recv() and
+            # then reads on, so with a timeout as long as the ping interval a recv()
+            # would never time out.
+            self.ws.settimeout(min(remaining, 1.0))
+            try:
+                frame = self.ws.recv()
+                break
+            except websocket.WebSocketTimeoutException:
+                continue
         if isinstance(frame, bytes) and self.protocol == V1_PROTOCOL:
             return decode_v1(frame)
         message: dict[str, Any] = json.loads(frame)

@@ -26,7 +26,6 @@ from typing import Any
 from jupyter_client.jsonutil import json_default
 from jupyter_server.services.kernels.connection.base import (
     deserialize_binary_message,
-    deserialize_msg_from_ws_v1,
     serialize_msg_to_ws_v1,
 )
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
@@ -109,6 +108,13 @@ def parse_legacy(frame: str | bytes) -> tuple[str, dict[str, Any]]:
     Raises :class:`InvalidFrame` for anything that is not a complete message.
     """
     if isinstance(frame, bytes):
+        # Jupyter Server's reader believes the count at the start of the frame and builds
+        # a struct format of that many fields: a few bytes could stall the server.
+        count = int.from_bytes(frame[:4], "big", signed=True) if len(frame) >= 4 else -1
+        if count < 1 or 4 * (count + 1) > len(frame):
+            raise InvalidFrame(
+                "The binary message is malformed: its buffer count does not fit its length"
+            )
         try:
             msg = deserialize_binary_message(frame)  # type: ignore[no-untyped-call]
         except RecursionError:
@@ -133,16 +139,38 @@ def parse_legacy(frame: str | bytes) -> tuple[str, dict[str, Any]]:
     return channel, msg
 
 
+def split_v1(frame: bytes) -> tuple[str, list[bytes]]:
+    """Channel and parts of a v1 frame, every offset checked against the frame's length.
+
+    (Jupyter Server's reader believes the offset count at the start of the frame and
+    builds a list that long: a few bytes could stall the server.)
+    """
+    size = len(frame)
+    count = int.from_bytes(frame[:8], "little") if size >= 8 else 0
+    if count < 2 or 8 * (count + 1) > size:
+        raise InvalidFrame(
+            f"The binary frame is not a {V1} message: its offset count does not fit its length"
+        )
+    offsets = [int.from_bytes(frame[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(count)]
+    if offsets[0] < 8 * (count + 1) or offsets != sorted(offsets) or offsets[-1] > size:
+        raise InvalidFrame(
+            f"The binary frame is not a {V1} message: its offsets are out of order or past its end"
+        )
+    try:
+        channel = frame[offsets[0] : offsets[1]].decode()
+    except UnicodeDecodeError:
+        raise InvalidFrame("The channel name of the binary frame is not UTF-8") from None
+    parts = [frame[offsets[i] : offsets[i + 1]] for i in range(1, count - 1)]
+    return channel, parts
+
+
 def parse_v1(frame: str | bytes) -> tuple[str, list[bytes], dict[str, Any]]:
     """Channel, wire parts and header of a frame in the v1 binary websocket protocol."""
     if not isinstance(frame, bytes):
         raise InvalidFrame(
             f"This websocket speaks {V1}: send binary frames, not text",
         )
-    try:
-        channel, parts = deserialize_msg_from_ws_v1(frame)  # type: ignore[no-untyped-call]
-    except Exception as e:
-        raise InvalidFrame(f"The binary frame is not a {V1} message ({e})") from None
+    channel, parts = split_v1(frame)
     if len(parts) < 4:
         raise InvalidFrame(
             f"The frame has {len(parts)} message parts; a message has at least 4 "
@@ -209,7 +237,8 @@ class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
                 self.session.send_raw(stream, parts)
             else:
                 self.session.send(stream, msg)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+            # jupyter_client could not serialize (or adapt the version of) the message
             raise InvalidFrame(
                 f"The message cannot be sent to the kernel ({e})", channel=channel, header=header
             ) from None
