@@ -224,6 +224,9 @@ class BeakerServiceApp(ExtensionApp):
         for name in kept:
             del os.environ[name]
         beaker_only = {name: value for name, value in kept.items() if name not in _TOKEN_NAMES}
+        # Also when loaded into a plain Jupyter Server: no record of this process shows
+        # the token or a key.
+        redaction.install([str(self.server.identity_provider.token)])
         for name, value in kept.items():
             if not name.startswith(("TOOL_ENABLED_", "LLM_PROVIDER_", "LLM_SERVICE_MODEL")):
                 redaction.add_secret(value)

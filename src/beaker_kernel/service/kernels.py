@@ -52,8 +52,11 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         # manager would write connection files (with their keys) into the working
         # directory.
         from jupyter_core.paths import jupyter_runtime_dir
+        from jupyter_core.utils import ensure_dir_exists
 
-        return jupyter_runtime_dir()
+        path = jupyter_runtime_dir()
+        ensure_dir_exists(path, mode=0o700)
+        return path
 
     async def _async_start_kernel(
         self, *, kernel_id: str | None = None, path: Any = None, **kwargs: Any
