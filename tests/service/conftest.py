@@ -42,11 +42,13 @@ def start_service(
     *,
     port: int | None = None,
     host: str = "127.0.0.1",
+    runtime: Path | None = None,
 ) -> Service:
     """``beaker serve [args]`` with ``BEAKER_PORT`` = ``port`` unless ``extra_env`` says
-    otherwise; waits until ``http://host:port/health`` answers."""
+    otherwise; waits until ``http://host:port/health`` answers. The runtime directory is
+    ``runtime`` (default: ``tmp_path/runtime``, too long a path for IPC sockets)."""
     port = port or free_port()
-    runtime = tmp_path / "runtime"
+    runtime = runtime or tmp_path / "runtime"
     log_path = tmp_path / "service.log"
     env = {
         **os.environ,
