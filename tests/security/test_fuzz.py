@@ -1,7 +1,7 @@
 """Fuzz: random and malformed frames on the kernel websockets of a Beaker session.
 
 Over two websockets of one Beaker kernel (Jupyter's JSON protocol and the v1 binary one)
-``BEAKER_FUZZ_MESSAGES`` frames (default 1000, seed ``BEAKER_FUZZ_SEED``) are sent: bad
+``BEAKER_FUZZ_MESSAGES`` frames (default 3000, seed ``BEAKER_FUZZ_SEED``) are sent: bad
 JSON, wrong types, missing fields, unknown message types, standard requests with content
 of the wrong shape, huge and deeply nested content, bad channels, binary junk. Every
 tenth frame is followed by a valid ``execute_request`` whose reply is awaited. Counted:
@@ -152,15 +152,26 @@ def alive(proc: psutil.Process) -> bool:
 
 
 @pytest.mark.timeout(1800)
+@pytest.mark.parametrize("kernel", ["beaker_kernel", "python3"])
 def test_fuzzed_frames_kill_nothing_close_nothing_lose_nothing(
-    service: Service, figures: dict[str, Any]
+    service: Service, figures: dict[str, Any], kernel: str
 ) -> None:
-    total = setting("BEAKER_FUZZ_MESSAGES", 1000)
+    """A Beaker session; and, to tell the service's share from the kernel's, a plain
+    ipykernel behind the same service."""
+    total = setting("BEAKER_FUZZ_MESSAGES", 3000)
     seed = setting("BEAKER_FUZZ_SEED", 20240611)
-    beaker_id = service.start_beaker()
-    kernels = service.wait_for_kernels(lambda ks: len(ks) == 2)
+    if kernel == "beaker_kernel":
+        beaker_id = service.start_beaker()
+        kernels = service.wait_for_kernels(lambda ks: len(ks) == 2)
+        expected = {"beaker", "sub"}
+    else:
+        created = service.http("POST", "/api/kernels", {"name": kernel})
+        assert created.status == 201, created.body
+        beaker_id = created.json()["id"]
+        kernels = service.wait_for_kernels(lambda ks: len(ks) == 1)
+        expected = {"sub"}
     procs = kernel_processes(service)
-    assert set(procs) == {"beaker", "sub"}, procs
+    assert set(procs) == expected, procs
     # three quarters of the frames in the JSON protocol, a quarter in the binary one;
     # each socket in its own thread, so that both keep answering the server's pings
     sockets = [
@@ -204,6 +215,7 @@ def test_fuzzed_frames_kill_nothing_close_nothing_lose_nothing(
 
     sent = sum(len(s.sent) for s in sockets)
     figures.update(
+        kernel=kernel,
         seed=seed,
         messages=sent,
         v1_messages=len(sockets[1].sent),

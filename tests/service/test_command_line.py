@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -128,3 +131,16 @@ def test_environment_defaults_still_apply(tmp_path: Path) -> None:
     finally:
         stop_service(service)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_a_bad_environment_value_stops_with_a_message(tmp_path: Path) -> None:
+    env = {**os.environ, "BEAKER_PORT": "eighty", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "beaker_kernel.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "BEAKER_PORT must be a port number, not 'eighty'" in result.stderr
