@@ -16,48 +16,106 @@ from typing import Any
 
 import websocket
 
+#: Jupyter's binary websocket protocol (the JSON one has no name).
+V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+
+
+def encode_v1(channel: str, parts: list[bytes]) -> bytes:
+    """A frame of the v1 protocol: offsets, the channel, then the message parts."""
+    channel_bytes = channel.encode()
+    offsets = [8 * (1 + 1 + len(parts) + 1)]
+    offsets.append(offsets[-1] + len(channel_bytes))
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    head = len(offsets).to_bytes(8, "little") + b"".join(o.to_bytes(8, "little") for o in offsets)
+    return head + channel_bytes + b"".join(parts)
+
+
+def decode_v1(frame: bytes) -> dict[str, Any]:
+    """A v1 frame as the JSON protocol's message dict (buffers dropped)."""
+    count = int.from_bytes(frame[:8], "little")
+    offsets = [int.from_bytes(frame[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(count)]
+    channel = frame[offsets[0] : offsets[1]].decode()
+    parts = [frame[offsets[i] : offsets[i + 1]] for i in range(1, count - 1)]
+    header, parent, metadata, content = (json.loads(p) for p in parts[:4])
+    return {
+        "channel": channel,
+        "header": header,
+        "parent_header": parent,
+        "metadata": metadata,
+        "content": content,
+        "msg_id": header.get("msg_id"),
+        "msg_type": header.get("msg_type"),
+    }
+
 
 @dataclass
 class KernelSocket:
-    """The Jupyter websocket protocol: JSON messages with a ``channel`` field."""
+    """A kernel websocket: JSON messages with a ``channel`` field, or the v1 binary protocol.
+
+    Messages are dicts in the JSON protocol's shape either way.
+    """
 
     ws: websocket.WebSocket
     session: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Messages received while waiting for something else, oldest first.
     backlog: list[dict[str, Any]] = field(default_factory=list)
+    #: ``""`` (JSON) or :data:`V1_PROTOCOL`, as the server chose.
+    protocol: str = ""
 
-    def send(self, msg_type: str, content: dict[str, Any], channel: str = "shell") -> str:
-        msg_id = uuid.uuid4().hex
-        header = {
-            "msg_id": msg_id,
+    def header(self, msg_type: str, msg_id: str | None = None) -> dict[str, Any]:
+        return {
+            "msg_id": msg_id or uuid.uuid4().hex,
             "msg_type": msg_type,
             "username": "test",
             "session": self.session,
             "version": "5.3",
             "date": "",
         }
-        self.ws.send(
-            json.dumps(
-                {
-                    "header": header,
-                    "parent_header": {},
-                    "metadata": {},
-                    "content": content,
-                    "channel": channel,
-                }
+
+    def send(self, msg_type: str, content: dict[str, Any], channel: str = "shell") -> str:
+        header = self.header(msg_type)
+        if self.protocol == V1_PROTOCOL:
+            parts = [json.dumps(p).encode() for p in (header, {}, {}, content)]
+            self.ws.send(encode_v1(channel, parts), websocket.ABNF.OPCODE_BINARY)
+        else:
+            self.ws.send(
+                json.dumps(
+                    {
+                        "header": header,
+                        "parent_header": {},
+                        "metadata": {},
+                        "content": content,
+                        "channel": channel,
+                    }
+                )
             )
-        )
-        return msg_id
+        return str(header["msg_id"])
+
+    def send_raw(self, frame: str | bytes) -> None:
+        """Send ``frame`` as it is (text for ``str``, binary for ``bytes``)."""
+        if isinstance(frame, bytes):
+            self.ws.send(frame, websocket.ABNF.OPCODE_BINARY)
+        else:
+            self.ws.send(frame)
 
     def receive(self, deadline: float) -> dict[str, Any]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no message in time")
-        self.ws.settimeout(remaining)
-        try:
-            message: dict[str, Any] = json.loads(self.ws.recv())
-        except websocket.WebSocketTimeoutException as e:
-            raise TimeoutError("no message in time") from e
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no message in time")
+            # In short steps: the client answers the server's pings inside recv() and
+            # then reads on, so with a timeout as long as the ping interval a recv()
+            # would never time out.
+            self.ws.settimeout(min(remaining, 1.0))
+            try:
+                frame = self.ws.recv()
+                break
+            except websocket.WebSocketTimeoutException:
+                continue
+        if isinstance(frame, bytes) and self.protocol == V1_PROTOCOL:
+            return decode_v1(frame)
+        message: dict[str, Any] = json.loads(frame)
         return message
 
     def request(
@@ -216,9 +274,15 @@ class ServiceClient:
         kernel_id: str = response.json()["id"]
         return kernel_id
 
-    def connect(self, kernel_id: str) -> KernelSocket:
+    def connect(self, kernel_id: str, *, protocol: str = "") -> KernelSocket:
+        """A websocket to ``kernel_id``; ``protocol=V1_PROTOCOL`` asks for the binary one."""
         ws_url = self.url.replace("http://", "ws://")
+        options: dict[str, Any] = {"timeout": 120}
+        if protocol:
+            options["subprotocols"] = [protocol]
         sock = websocket.create_connection(
-            f"{ws_url}/api/kernels/{kernel_id}/channels?token={self.token}", timeout=120
+            f"{ws_url}/api/kernels/{kernel_id}/channels?token={self.token}", **options
         )
-        return KernelSocket(sock)
+        chosen = sock.getsubprotocol() or ""
+        assert chosen == protocol, f"the server chose websocket protocol {chosen!r}"
+        return KernelSocket(sock, protocol=chosen)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +35,20 @@ class Service(ServiceClient):
         return beaker_id, self.connect(beaker_id)
 
 
-def start_service(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Service:
-    port = free_port()
-    runtime = tmp_path / "runtime"
+def start_service(
+    tmp_path: Path,
+    extra_env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    runtime: Path | None = None,
+) -> Service:
+    """``beaker serve [args]`` with ``BEAKER_PORT`` = ``port`` unless ``extra_env`` says
+    otherwise; waits until ``http://host:port/health`` answers. The runtime directory is
+    ``runtime`` (default: ``tmp_path/runtime``, too long a path for IPC sockets)."""
+    port = port or free_port()
+    runtime = runtime or tmp_path / "runtime"
     log_path = tmp_path / "service.log"
     env = {
         **os.environ,
@@ -48,13 +59,13 @@ def start_service(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Se
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "beaker_kernel.cli", "serve"],
+        [sys.executable, "-m", "beaker_kernel.cli", "serve", *args],
         env=env,
         cwd=tmp_path,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    service = Service(f"http://127.0.0.1:{port}", TOKEN, process, runtime, log_path)
+    service = Service(f"http://{host}:{port}", TOKEN, process, runtime, log_path)
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -12,7 +12,7 @@ from beaker_kernel.service.kernels import BeakerMappingKernelManager
 
 
 async def test_delete_during_a_restart_deletes_the_kernel(tmp_path: Path) -> None:
-    manager = BeakerMappingKernelManager(root_dir=str(tmp_path))
+    manager = BeakerMappingKernelManager(root_dir=str(tmp_path), connection_dir=str(tmp_path))
     kernel_id = await manager.start_kernel(kernel_name="python3")
     km = manager.get_kernel(kernel_id)
     await km.ready
@@ -36,7 +36,7 @@ async def test_delete_during_a_restart_deletes_the_kernel(tmp_path: Path) -> Non
 
 
 async def test_a_kernel_just_started_is_listed_as_starting(tmp_path: Path) -> None:
-    manager = BeakerMappingKernelManager(root_dir=str(tmp_path))
+    manager = BeakerMappingKernelManager(root_dir=str(tmp_path), connection_dir=str(tmp_path))
     kernel_id = str(uuid.uuid4())
     start = asyncio.ensure_future(manager.start_kernel(kernel_id=kernel_id, kernel_name="python3"))
     try:

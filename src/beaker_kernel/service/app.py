@@ -1,23 +1,28 @@
 """``beaker serve``: Jupyter Server with the Beaker extension, API and websockets only.
 
-Settings are traitlets (``--ServerApp.ip=…``, ``--BeakerServiceApp.allow_origin=…`` or a
-config file) with environment variables as fallbacks:
+Settings are traitlets (``--port=…``, ``--ServerApp.ip=…``,
+``--BeakerServiceApp.allow_origin=…`` or a config file) with environment variables as
+fallbacks. The environment only supplies *defaults*: the command line and config files
+always win.
 
 ==================================  ==========================  ===========================
 setting                             environment                 default
 ==================================  ==========================  ===========================
 ``ServerApp.ip``                    ``BEAKER_IP``               ``127.0.0.1``
-``ServerApp.port``                  ``BEAKER_PORT``             ``8888``
-``BeakerServiceApp.allow_origin``   ``BEAKER_ALLOW_ORIGIN``     ``*``
+``ServerApp.port``                  ``BEAKER_PORT``,            ``8888``
+                                    ``JUPYTER_PORT``
+``ServerApp.allow_origin``          ``BEAKER_ALLOW_ORIGIN``     ``*``
 ``IdentityProvider.token``          ``BEAKER_TOKEN``,           a random token, printed
-                                    ``JUPYTER_TOKEN``           at start
+                                    ``JUPYTER_TOKEN``           once at start
+``KernelManager.transport``         ``BEAKER_TRANSPORT``        ``ipc`` (see below)
 ==================================  ==========================  ===========================
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import secrets
+import sys
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -26,6 +31,8 @@ from traitlets import Bool, Unicode, default
 
 from .. import __version__
 from ..environment import is_secret
+from . import redaction
+from .api_only import make_api_only
 from .auth import TokenOnlyIdentityProvider
 from .handlers import handlers
 from .kernels import BeakerMappingKernelManager
@@ -34,6 +41,9 @@ from .websocket import NoDelayWebsocketConnection
 
 #: Variables the server process itself needs to keep (its own token is read before).
 _SERVER_KEEPS = frozenset({"BEAKER_IP", "BEAKER_PORT", "BEAKER_ALLOW_ORIGIN"})
+
+#: Names of the variables that hold the service's own token.
+_TOKEN_NAMES = ("JUPYTER_TOKEN", "BEAKER_TOKEN", "JPY_API_TOKEN")
 
 
 def _env(*names: str, fallback: str = "") -> str:
@@ -61,10 +71,110 @@ def _local_transport() -> str:
 
     chosen = _env("BEAKER_TRANSPORT")
     if chosen:
-        if chosen not in ("ipc", "tcp"):
-            raise SystemExit(f"BEAKER_TRANSPORT must be ipc or tcp, not {chosen!r}")
         return chosen
     return "ipc" if len(jupyter_runtime_dir()) <= _IPC_DIR_LIMIT else "tcp"
+
+
+def _check_environment() -> None:
+    """Refuse environment settings that cannot work, with a message (before any start)."""
+    port = _env("BEAKER_PORT", "JUPYTER_PORT")
+    if port and not port.isdigit():
+        raise SystemExit(f"BEAKER_PORT must be a port number, not {port!r}")
+    transport = _env("BEAKER_TRANSPORT")
+    if transport and transport not in ("ipc", "tcp"):
+        raise SystemExit(f"BEAKER_TRANSPORT must be ipc or tcp, not {transport!r}")
+
+
+#: Classes whose ``transport`` setting applies to the service's local kernels.
+_TRANSPORT_SECTIONS = (
+    "ConnectionFileMixin",
+    "KernelManager",
+    "AsyncKernelManager",
+    "AsyncIOLoopKernelManager",
+)
+
+
+class BeakerServerApp(ServerApp):
+    """Jupyter Server as ``beaker serve`` runs it.
+
+    Beaker's settings are the *defaults* of this server's traits (environment variables
+    included), so that every one of them can still be changed on the command line
+    (``--port``, ``--ip``, ``--ServerApp.port``…) or in a config file. After every
+    handler is registered, each of them answers errors as JSON, never sets a cookie and
+    never redirects with the token (:mod:`.api_only`).
+    """
+
+    port_retries_default_value = 0
+
+    @default("ip")
+    def _beaker_default_ip(self) -> str:
+        return _env("BEAKER_IP", fallback="127.0.0.1")
+
+    @default("port")
+    def _beaker_default_port(self) -> int:
+        return int(_env("BEAKER_PORT", "JUPYTER_PORT", fallback="8888"))
+
+    @default("allow_origin")
+    def _beaker_default_allow_origin(self) -> str:
+        return _env("BEAKER_ALLOW_ORIGIN", fallback="*")
+
+    @default("disable_check_xsrf")
+    def _beaker_default_disable_check_xsrf(self) -> bool:
+        # Safe because authentication is token only (no cookie a browser would send).
+        return True
+
+    @default("allow_unauthenticated_access")
+    def _beaker_default_allow_unauthenticated_access(self) -> bool:
+        # Only handlers marked @allow_unauthenticated (GET /health) answer without the
+        # token; an unknown path or a handler another extension forgot to protect does not.
+        value = os.environ.get(self._allow_unauthenticated_access_env, "")
+        return value.lower() in ("true", "yes")
+
+    @default("identity_provider_class")
+    def _beaker_default_identity_provider_class(self) -> type[TokenOnlyIdentityProvider]:
+        return TokenOnlyIdentityProvider
+
+    @default("kernel_manager_class")
+    def _beaker_default_kernel_manager_class(self) -> Any:
+        if self.gateway_config.gateway_enabled:
+            return super()._default_kernel_manager_class()
+        return BeakerMappingKernelManager
+
+    @default("kernel_websocket_connection_class")
+    def _beaker_default_websocket_class(self) -> Any:
+        if self.gateway_config.gateway_enabled:
+            return super()._default_kernel_websocket_connection_class()
+        return NoDelayWebsocketConnection
+
+    @default("terminals_enabled")
+    def _beaker_default_terminals_enabled(self) -> bool:
+        return False
+
+    @default("allow_root")
+    def _beaker_default_allow_root(self) -> bool:
+        # Containers run the service as a non-root user; on a workstation or CI machine
+        # where root runs it, Beaker warns instead of refusing.
+        return True
+
+    def init_logging(self) -> None:
+        super().init_logging()
+        # Beaker's own records go where the server's go, formatted the same way.
+        logger = logging.getLogger("beaker_kernel")
+        logger.propagate = True
+        logger.parent = self.log
+        logger.setLevel(self.log.level)
+
+    def init_configurables(self) -> None:
+        kernel_config = [self.config[section] for section in _TRANSPORT_SECTIONS]
+        if not any("transport" in section for section in kernel_config):
+            self.config.KernelManager.transport = _local_transport()
+        super().init_configurables()
+        redaction.add_secret(str(self.identity_provider.token))
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        if getattr(self, "web_app", None) is not None:
+            make_api_only(self.web_app)
 
 
 class BeakerServiceApp(ExtensionApp):
@@ -73,9 +183,13 @@ class BeakerServiceApp(ExtensionApp):
     name = "beaker"
     description = "The Beaker service: a Jupyter Server for Beaker kernels (API only)."
     load_other_extensions = True
-    open_browser = False
-    _beaker_token = ""
-    _token_generated = False
+    serverapp_class = BeakerServerApp
+    # The server's default URL; "/" redirects there (without the query string).
+    extension_url = "/health"
+
+    @default("open_browser")
+    def _default_open_browser(self) -> bool:
+        return False
 
     @property
     def server(self) -> ServerApp:
@@ -84,12 +198,17 @@ class BeakerServiceApp(ExtensionApp):
         return self.serverapp
 
     allow_origin = Unicode(
+        "",
         help="Value of Access-Control-Allow-Origin (the origins of web front ends allowed "
-        "to call the API). Environment: BEAKER_ALLOW_ORIGIN."
+        "to call the API). Empty: ServerApp.allow_origin, whose default under 'beaker serve' "
+        "is BEAKER_ALLOW_ORIGIN or '*'.",
     ).tag(config=True)
 
-    @default("allow_origin")
-    def _default_allow_origin(self) -> str:
+    def _chosen_origin(self) -> str:
+        if self.allow_origin:
+            return self.allow_origin
+        if self.server.allow_origin or self.server.allow_origin_pat:
+            return str(self.server.allow_origin)
         return _env("BEAKER_ALLOW_ORIGIN", fallback="*")
 
     dev_ui = Bool(
@@ -113,17 +232,20 @@ class BeakerServiceApp(ExtensionApp):
         }
         for name in kept:
             del os.environ[name]
-        beaker_only = {
-            name: value
-            for name, value in kept.items()
-            if name not in ("JUPYTER_TOKEN", "BEAKER_TOKEN", "JPY_API_TOKEN")
-        }
+        beaker_only = {name: value for name, value in kept.items() if name not in _TOKEN_NAMES}
+        # Also when loaded into a plain Jupyter Server: no record of this process shows
+        # the token or a key.
+        redaction.install([str(self.server.identity_provider.token)])
+        for name, value in kept.items():
+            if not name.startswith(("TOOL_ENABLED_", "LLM_PROVIDER_", "LLM_SERVICE_MODEL")):
+                redaction.add_secret(value)
         state = ServiceState(self.server, beaker_only_env=beaker_only)
         set_state(state)
         self.settings.update(beaker_state=state, beaker_contexts=ContextRegistry(parent=self))
         if isinstance(self.server.identity_provider, TokenOnlyIdentityProvider):
-            self.settings.update(allow_origin=self.allow_origin, disable_check_xsrf=True)
-            self.server.allow_origin = self.allow_origin
+            origin = self._chosen_origin()
+            self.settings.update(allow_origin=origin, disable_check_xsrf=True)
+            self.server.allow_origin = origin
             self.server.disable_check_xsrf = True
         else:
             # Loaded into a server that accepts login cookies: relaxing the origin and
@@ -146,12 +268,25 @@ class BeakerServiceApp(ExtensionApp):
         manager.remove_kernel = remove_kernel  # type: ignore[method-assign]
 
     def initialize_handlers(self) -> None:
-        if type(self)._token_generated:
-            # Printed once on the terminal, like Jupyter does; set BEAKER_TOKEN to choose it.
-            self.log.info(
-                "Beaker: generated token (set BEAKER_TOKEN to choose one): %s",
-                self.server.identity_provider.token,
+        provider = self.server.identity_provider
+        if isinstance(provider, TokenOnlyIdentityProvider) and provider.beaker_generated:
+            # Shown once on the terminal, like Jupyter does, but never in a log record
+            # (every record is redacted). Set BEAKER_TOKEN to choose the token instead.
+            print(
+                f"Beaker: generated token (set BEAKER_TOKEN to choose one): {provider.token}",
+                file=sys.stderr,
+                flush=True,
             )
+        user = _user_name()
+        self.log.warning(
+            "Beaker: local mode is single-user. Kernels that run as local processes (every "
+            "Beaker kernel, and subkernels of local kernelspecs) run as user %r with this "
+            "service's rights: code run in them can read the service's runtime files (its "
+            "token, other kernels' connection files) and the environment of the service and "
+            "of Beaker kernels. Serve one user who trusts the code they run, or run "
+            "subkernels in containers (docs/security.md).",
+            user,
+        )
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             self.log.warning("Beaker is running as root: every kernel runs user code as root too.")
         self.handlers.extend(handlers())
@@ -170,46 +305,23 @@ class BeakerServiceApp(ExtensionApp):
     async def stop_extension(self) -> None:
         set_state(None)
 
-    @classmethod
-    def configure_server(cls, argv: list[str] | None) -> None:
-        """The ServerApp settings ``beaker serve`` starts with (the command line wins)."""
-        token = _env("BEAKER_TOKEN", "JUPYTER_TOKEN")
-        cls._token_generated = not token
-        token = token or secrets.token_hex(24)
-        cls.serverapp_config = {
-            "ip": _env("BEAKER_IP", fallback="127.0.0.1"),
-            "port": int(_env("BEAKER_PORT", fallback="8888")),
-            "port_retries": 0,
-            "open_browser": False,
-            "allow_origin": _env("BEAKER_ALLOW_ORIGIN", fallback="*"),
-            "disable_check_xsrf": True,
-            "identity_provider_class": TokenOnlyIdentityProvider,
-            "kernel_websocket_connection_class": NoDelayWebsocketConnection,
-            "kernel_manager_class": BeakerMappingKernelManager,
-            "terminals_enabled": False,
-            # Containers run the service as a non-root user; on a workstation or CI
-            # machine where root runs it, warn (below) instead of refusing.
-            "allow_root": True,
-            "default_url": "/health",
-            # No front end is served, so no page needs to be embedded anywhere.
-            "tornado_settings": {
-                "headers": {"X-Content-Type-Options": "nosniff"},
-            },
-        }
-        cls._beaker_token = token
+
+def _user_name() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USER", "?")
 
 
 def main(argv: list[str] | None = None) -> None:
     """``beaker serve [ServerApp options]``."""
-    BeakerServiceApp.configure_server(argv)
-    token = BeakerServiceApp._beaker_token
-    os.environ.pop("JUPYTER_TOKEN", None)
-    os.environ.pop("BEAKER_TOKEN", None)
+    redaction.install(value for name in _TOKEN_NAMES if (value := os.environ.get(name)))
+    _check_environment()
     # --dev-ui: a flag of this extension, which the server's command line does not carry over
     args = ["--BeakerServiceApp.dev_ui=True" if arg == "--dev-ui" else arg for arg in argv or []]
-    args.insert(0, f"--IdentityProvider.token={token}")
-    args.insert(0, f"--KernelManager.transport={_local_transport()}")
     BeakerServiceApp.launch_instance(args)  # type: ignore[no-untyped-call]
 
 
-__all__ = ["BeakerServiceApp", "__version__", "main"]
+__all__ = ["BeakerServerApp", "BeakerServiceApp", "__version__", "main"]

@@ -1,5 +1,11 @@
 """The service's kernel manager.
 
+Every kernel that is not a Beaker kernel runs user code as a subkernel, so it starts with
+the allow-listed environment of :func:`beaker_kernel.environment.subkernel_environment`
+(a Beaker kernel gets the server's environment and its secrets from its provisioner). An
+unknown kernelspec name is the client's mistake: ``POST /api/kernels`` answers 400 and
+names the kernels there are (Jupyter Server's own manager answers 500).
+
 Starting a Beaker kernel also starts, at the same moment, the subkernel it will ask for
 first (:mod:`.prestart`), so that the two start-ups overlap instead of adding up.
 
@@ -27,8 +33,10 @@ from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from tornado import web
 from traitlets import Bool, Float, default
 
+from ..environment import subkernel_environment
 from ..settings import env_bool
 from .prestart import Prestart, discard, first_kernelspec
 from .state import get_state
@@ -55,48 +63,77 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
     def _default_prestart_subkernels(self) -> bool:
         return env_bool("BEAKER_PRESTART_SUBKERNELS", default=True)
 
+    @default("connection_dir")
+    def _default_connection_dir(self) -> str:
+        # Jupyter Server passes its runtime directory; used alone, jupyter_client's
+        # manager would write connection files (with their keys) into the working
+        # directory.
+        from jupyter_core.paths import jupyter_runtime_dir
+        from jupyter_core.utils import ensure_dir_exists
+
+        path = jupyter_runtime_dir()
+        ensure_dir_exists(path, mode=0o700)
+        return path
+
     async def _async_start_kernel(
         self, *, kernel_id: str | None = None, path: Any = None, **kwargs: Any
     ) -> str:
+        if kernel_id is not None and kernel_id in self:
+            existing: str = await super()._async_start_kernel(
+                kernel_id=kernel_id, path=path, **kwargs
+            )
+            return existing
+        name = kwargs.get("kernel_name") or self.default_kernel_name
         state = get_state()
-        if (kernel_id is None or kernel_id not in self) and self.prestart_subkernels and state:
-            name = kwargs.get("kernel_name") or self.default_kernel_name
-            found = await asyncio.to_thread(self._specs_for_prestart, name)
-            if found is not None:
-                beaker_spec, specs = found
-                kernel_id = kernel_id or str(uuid.uuid4())
-                beaker_env = {**(kwargs.get("env") or os.environ), **(beaker_spec.env or {})}
-                prestart = self._prestart(kernel_id, first_kernelspec(beaker_env, specs))
-                try:
-                    started: str = await super()._async_start_kernel(
-                        kernel_id=kernel_id, path=path, **kwargs
-                    )
-                except BaseException:
-                    if prestart is not None and kernel_id in state.prestarts:
-                        del state.prestarts[kernel_id]
-                        state.spawn(discard(prestart, self))
-                    raise
-                return started
+        prestart_on = bool(self.prestart_subkernels and state is not None)
+        beaker_spec, specs = await asyncio.to_thread(self._kernelspecs_for, name, prestart_on)
+        if beaker_spec is None:
+            kwargs["env"] = subkernel_environment(kwargs.get("env") or os.environ)
+        elif prestart_on and state is not None:
+            kernel_id = kernel_id or str(uuid.uuid4())
+            beaker_env = {**(kwargs.get("env") or os.environ), **(beaker_spec.env or {})}
+            prestart = self._prestart(kernel_id, first_kernelspec(beaker_env, specs))
+            try:
+                started: str = await super()._async_start_kernel(
+                    kernel_id=kernel_id, path=path, **kwargs
+                )
+            except BaseException:
+                if prestart is not None and kernel_id in state.prestarts:
+                    del state.prestarts[kernel_id]
+                    state.spawn(discard(prestart, self))
+                raise
+            return started
         result: str = await super()._async_start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         return result
 
     start_kernel = _async_start_kernel  # type: ignore[assignment]
 
-    def _specs_for_prestart(self, kernel_name: str) -> tuple[Any, dict[str, Any]] | None:
-        """When ``kernel_name`` is a Beaker kernel: its kernelspec and the other kernels'
-        (name → kernel.json). Reads the kernelspec files: run in a thread."""
+    def _kernelspecs_for(
+        self, kernel_name: str, others: bool
+    ) -> tuple[Any, dict[str, dict[str, Any]]]:
+        """``kernel_name``'s kernelspec when it is a Beaker kernel (else ``None``) and, when
+        ``others``, every other kernel's kernel.json by name. HTTP 400 when there is no such
+        kernel. Reads the kernelspec files: run in a thread."""
         manager = self.kernel_spec_manager or KernelSpecManager(parent=self)
         try:
             spec = manager.get_kernel_spec(kernel_name)
-        except NoSuchKernel:
-            return None
+        except NoSuchKernel as e:
+            names = sorted(manager.find_kernel_specs())
+            raise web.HTTPError(
+                400,
+                "No kernel named %r; the kernels here are: %s",
+                kernel_name,
+                ", ".join(names) or "none",
+            ) from e
         if not _is_beaker(spec.to_dict()):
-            return None
-        specs = {
-            name: model["spec"]
-            for name, model in manager.get_all_specs().items()
-            if not _is_beaker(model["spec"])
-        }
+            return None, {}
+        specs: dict[str, dict[str, Any]] = {}
+        if others:
+            specs = {
+                name: model["spec"]
+                for name, model in manager.get_all_specs().items()
+                if not _is_beaker(model["spec"])
+            }
         return spec, specs
 
     def _prestart(self, parent_id: str, kernel_name: str | None) -> Prestart | None:
