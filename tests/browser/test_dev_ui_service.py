@@ -56,7 +56,8 @@ def not_built(tmp_path: Path) -> Iterator[LocalService]:
 
 
 def test_off_by_default(without_dev_ui: LocalService) -> None:
-    assert without_dev_ui.http("GET", "/dev/", token=None).status == 404
+    # without the token, an unknown path is refused like any other (nothing is disclosed)
+    assert without_dev_ui.http("GET", "/dev/", token=None).status == 403
     assert without_dev_ui.http("GET", "/dev/", token=without_dev_ui.token).status == 404
 
 

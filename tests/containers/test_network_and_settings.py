@@ -111,7 +111,8 @@ def test_by_default_kernels_reach_neither_the_host_nor_beyond(
         {"HostIp": "127.0.0.1", "HostPort": deployment.env["BEAKER_HOST_PORT"]}
     ]
     # and it is API-only: no development interface unless BEAKER_DEV_UI asks for it
-    assert deployment.http("GET", "/dev/", token=None).status == 404
+    assert deployment.http("GET", "/dev/").status == 404
+    assert deployment.http("GET", "/dev/", token=None).status == 403
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import psutil
 import pytest
 import websocket
 
-from .conftest import SECRET_KEY, Service
+from .conftest import SECRET_KEY, Service, start_service, stop_service
 
 PROTECTED = [
     ("GET", "/api/kernels"),
@@ -17,7 +18,6 @@ PROTECTED = [
     ("GET", "/api/sessions"),
     ("GET", "/api/contents"),
     ("GET", "/api/status"),
-    ("GET", "/contexts"),
     ("GET", "/beaker/subkernels/0000"),
     ("POST", "/beaker/subkernels"),
     ("DELETE", "/beaker/kernels/0000/subkernels"),
@@ -30,6 +30,31 @@ def test_every_endpoint_needs_the_token(service: Service, method: str, path: str
     body = {} if method == "POST" else None
     assert service.http(method, path, body, token=None).status == 403
     assert service.http(method, path, body, token="wrong").status == 403
+
+
+def test_contexts_are_listed_without_token_as_upstream(service: Service) -> None:
+    # beaker-ts fetches /contexts without the token, from the front end's origin.
+    response = service.http(
+        "GET", "/contexts", token=None, headers={"Origin": "https://app.example"}
+    )
+    assert response.status == 200
+    assert response.headers.get("Access-Control-Allow-Origin") == "*"
+    assert "default" in response.json()
+    assert "Set-Cookie" not in response.headers
+    # and nothing else opens with it
+    assert service.http("GET", "/api/kernels", token=None).status == 403
+
+
+def test_contexts_can_require_the_token(tmp_path: Path) -> None:
+    svc = start_service(tmp_path, {"BEAKER_CONTEXTS_NEED_TOKEN": "1"})
+    try:
+        refused = svc.http("GET", "/contexts", token=None, headers={"Origin": "https://a.example"})
+        assert refused.status == 403
+        assert refused.headers.get("Access-Control-Allow-Origin") == "*"
+        assert "Authorization: token" in refused.json()["message"]
+        assert "default" in svc.http("GET", "/contexts").json()
+    finally:
+        stop_service(svc)
 
 
 def test_foreign_origin_without_token_is_refused(service: Service) -> None:

@@ -220,6 +220,17 @@ class BeakerServiceApp(ExtensionApp):
     def _default_dev_ui(self) -> bool:
         return _env("BEAKER_DEV_UI").lower() in ("1", "true", "yes")
 
+    contexts_need_token = Bool(
+        help="Ask for the token on GET /contexts too. Off by default, as upstream Beaker: "
+        "front ends built on beaker-ts list the contexts before they hold a session, without "
+        "the token. The list names contexts, their languages and default payloads, nothing "
+        "else. Environment: BEAKER_CONTEXTS_NEED_TOKEN."
+    ).tag(config=True)
+
+    @default("contexts_need_token")
+    def _default_contexts_need_token(self) -> bool:
+        return _env("BEAKER_CONTEXTS_NEED_TOKEN").lower() in ("1", "true", "yes")
+
     def initialize_settings(self) -> None:
         from ..lib.registry import ContextRegistry
 
@@ -241,7 +252,11 @@ class BeakerServiceApp(ExtensionApp):
                 redaction.add_secret(value)
         state = ServiceState(self.server, beaker_only_env=beaker_only)
         set_state(state)
-        self.settings.update(beaker_state=state, beaker_contexts=ContextRegistry(parent=self))
+        self.settings.update(
+            beaker_state=state,
+            beaker_contexts=ContextRegistry(parent=self),
+            beaker_contexts_need_token=self.contexts_need_token,
+        )
         if isinstance(self.server.identity_provider, TokenOnlyIdentityProvider):
             origin = self._chosen_origin()
             self.settings.update(allow_origin=origin, disable_check_xsrf=True)

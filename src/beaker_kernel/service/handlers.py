@@ -1,10 +1,12 @@
 """HTTP endpoints of the Beaker service.
 
 ``GET /health``
-    No token needed: ``{"status": "ok", "version": ...}``. Nothing else is public.
+    No token needed: ``{"status": "ok", "version": ...}``.
 ``GET /contexts``
     Every context and the languages it can run here (only languages with an installed
     kernel): ``{slug: {"languages": [{"slug", "subkernel"}], "defaultPayload": "<json>"}}``.
+    No token needed, as upstream (beaker-ts lists contexts without one), unless
+    ``BeakerServiceApp.contexts_need_token`` is set.
 ``POST /beaker/subkernels`` ``{kernel_id, parent_id}``
     A Beaker kernel claims a kernel it started with ``POST /api/kernels`` as its
     subkernel and receives ``{"connection": {...}}``. The server's auto-restart is turned
@@ -89,8 +91,10 @@ class HealthHandler(ExtensionHandlerMixin, JupyterHandler):
 
 
 class ContextsHandler(BeakerHandler):
-    @web.authenticated
+    @allow_unauthenticated
     async def get(self) -> None:
+        if self.settings.get("beaker_contexts_need_token") and self.current_user is None:
+            raise web.HTTPError(403, "Authenticate with the header 'Authorization: token <token>'")
         registry = self.settings["beaker_contexts"]
         registry.reload()
         specs = {
