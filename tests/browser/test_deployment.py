@@ -141,5 +141,17 @@ def test_dev_ui_click_through(deployment_target: BrowserTarget, tmp_path: Path) 
     }
     assert report.get("fatal") is None, report["fatal"]
     assert failed == {}, f"steps that failed in the deployment: {json.dumps(failed, indent=1)}"
-    assert report["order"][-1] == "reopen"
+    assert report["order"] == [
+        "login",
+        "load",
+        "choose_context",
+        "python_cells",
+        "agent",
+        "ask_user",
+        "interrupt",
+        "r_cells",
+        "save",
+        "reopen",
+        "sign_out",
+    ]
     assert report["pageErrors"] == []
