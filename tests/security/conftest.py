@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from ..service.conftest import Service, start_service, stop_service
+from ..service.conftest import pytest_runtest_makereport as pytest_runtest_makereport
 
 #: test name -> figures, in the order the tests ran
 FIGURES: dict[str, dict[str, Any]] = {}
@@ -43,17 +44,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, values in FIGURES.items():
         shown = ", ".join(f"{k}={v}" for k, v in values.items())
         terminalreporter.write_line(f"{name}: {shown}")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Add the service's log to a failed test's report."""
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    service = getattr(item, "funcargs", {}).get("service")
-    if report.failed and isinstance(service, Service):
-        lines = service.log_path.read_text(errors="replace").splitlines()[-300:]
-        report.sections.append(("service log (last 300 lines)", "\n".join(lines)))
 
 
 @pytest.fixture
