@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .conftest import Service, start_service, stop_service
-from .test_service import assert_no_kernel_process, names
+from .test_service import assert_no_kernel_process, delete_leaving_nothing, names
 
 
 def started_ahead(service: Service, kernel_id: str) -> bool:
@@ -31,9 +31,7 @@ def test_the_first_subkernel_is_started_with_the_beaker_kernel(service: Service)
         assert stdout == "42\n"
     finally:
         ws.close()
-    assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
-    service.wait_for_kernels(lambda ks: ks == [])
-    assert_no_kernel_process(service)
+    delete_leaving_nothing(service, beaker_id)
 
 
 def test_a_subkernel_the_beaker_kernel_does_not_want_is_deleted(tmp_path: Path) -> None:
@@ -59,9 +57,7 @@ def test_a_subkernel_the_beaker_kernel_does_not_want_is_deleted(tmp_path: Path) 
             assert stdout == "42"
         finally:
             ws.close()
-        assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
-        service.wait_for_kernels(lambda ks: ks == [])
-        assert_no_kernel_process(service)
+        delete_leaving_nothing(service, beaker_id)
     finally:
         stop_service(service)
 

@@ -69,6 +69,11 @@ def test_beaker_kernel_starts_its_subkernel_through_the_service(
         assert stdout == "6"
     finally:
         ws.close()
+    delete_leaving_nothing(service, beaker_id)
+
+
+def delete_leaving_nothing(service: Service, beaker_id: str) -> None:
+    """Delete a Beaker kernel: its subkernels go with it and no kernel process is left."""
     assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
     service.wait_for_kernels(lambda ks: ks == [])
     assert_no_kernel_process(service)
