@@ -58,7 +58,7 @@ def test_unknown_path_names_it(service: Service) -> None:
 
 
 def test_forbidden_is_json_with_cors(service: Service) -> None:
-    for path in ("/api/kernels", "/contexts", "/nope"):
+    for path in ("/api/kernels", "/api/sessions", "/nope"):
         response = service.http("GET", path, headers=ORIGIN, token="wrong")
         body = assert_json_error(response, 403, service.token)
         assert "Authorization: token" in body["message"]
