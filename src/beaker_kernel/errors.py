@@ -134,6 +134,16 @@ class AgentError(BeakerError):
 class ModelNotConfiguredError(AgentError):
     """No LLM provider is configured."""
 
+    #: What every part of Beaker that needs a model says when there is none.
+    MESSAGE = (
+        "No LLM is configured. Set LLM_PROVIDER_IMPORT_PATH (an archytas model class, "
+        "e.g. archytas.models.openai.OpenAIModel), LLM_SERVICE_MODEL and LLM_SERVICE_TOKEN "
+        "in the service's environment (see docs/agent.md)."
+    )
+
+    def __init__(self, message: str = MESSAGE, *, traceback: list[str] | None = None) -> None:
+        super().__init__(message, traceback=traceback)
+
 
 class ModelAuthError(AgentError):
     """The LLM provider refused the configured credentials."""

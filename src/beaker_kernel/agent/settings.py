@@ -219,11 +219,7 @@ class AgentSettings(LoggingConfigurable):
         provider_id, model_name = self._choice or ("default", self.model_name)
         entry = providers.get(provider_id)
         if entry is None:
-            raise ModelNotConfiguredError(
-                "No LLM is configured. Set LLM_PROVIDER_IMPORT_PATH (an archytas model "
-                "class, e.g. archytas.models.openai.OpenAIModel), LLM_SERVICE_MODEL and "
-                "LLM_SERVICE_TOKEN in the service's environment (see docs/agent.md)."
-            )
+            raise ModelNotConfiguredError()
         path = entry["import_path"]
         model_class = import_object(path, "LLM_PROVIDER_IMPORT_PATH")
         from archytas.models.base import BaseArchytasModel

@@ -51,11 +51,7 @@ class NoModel(BaseArchytasModel):  # type: ignore[misc]
         return 100_000
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
-        raise ModelNotConfiguredError(
-            "No LLM is configured. Set LLM_PROVIDER_IMPORT_PATH (an archytas model class, "
-            "e.g. archytas.models.openai.OpenAIModel), LLM_SERVICE_MODEL and LLM_SERVICE_TOKEN "
-            "in the service's environment (see docs/agent.md)."
-        )
+        raise ModelNotConfiguredError()
 
     invoke = ainvoke
 

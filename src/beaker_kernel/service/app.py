@@ -27,23 +27,21 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Float, Int, Unicode, default
 
 from .. import __version__
 from ..environment import is_secret
+from ..settings import env_float, env_int
 from . import redaction
 from .api_only import make_api_only
 from .auth import TokenOnlyIdentityProvider
 from .handlers import handlers
 from .kernels import BeakerMappingKernelManager
-from .state import ServiceState, set_state
+from .state import SERVICE_TOKEN_NAMES, ServiceState, set_state
 from .websocket import NoDelayWebsocketConnection
 
 #: Variables the server process itself needs to keep (its own token is read before).
 _SERVER_KEEPS = frozenset({"BEAKER_IP", "BEAKER_PORT", "BEAKER_ALLOW_ORIGIN"})
-
-#: Names of the variables that hold the service's own token.
-_TOKEN_NAMES = ("JUPYTER_TOKEN", "BEAKER_TOKEN", "JPY_API_TOKEN")
 
 
 def _env(*names: str, fallback: str = "") -> str:
@@ -231,6 +229,24 @@ class BeakerServiceApp(ExtensionApp):
     def _default_contexts_need_token(self) -> bool:
         return _env("BEAKER_CONTEXTS_NEED_TOKEN").lower() in ("1", "true", "yes")
 
+    summary_timeout = Float(
+        help="Seconds a POST /summary may take; its summarizer process is then stopped "
+        "and the answer is 504. Environment: BEAKER_SUMMARY_TIMEOUT.",
+    ).tag(config=True)
+
+    @default("summary_timeout")
+    def _default_summary_timeout(self) -> float:
+        return env_float("BEAKER_SUMMARY_TIMEOUT", 300.0)
+
+    summary_max_body = Int(
+        help="Largest body of a POST /summary, in bytes (a larger one is refused with 413). "
+        "Environment: BEAKER_SUMMARY_MAX_BODY.",
+    ).tag(config=True)
+
+    @default("summary_max_body")
+    def _default_summary_max_body(self) -> int:
+        return env_int("BEAKER_SUMMARY_MAX_BODY", 20 * 1024 * 1024)
+
     def initialize_settings(self) -> None:
         from ..lib.registry import ContextRegistry
 
@@ -243,7 +259,9 @@ class BeakerServiceApp(ExtensionApp):
         }
         for name in kept:
             del os.environ[name]
-        beaker_only = {name: value for name, value in kept.items() if name not in _TOKEN_NAMES}
+        beaker_only = {
+            name: value for name, value in kept.items() if name not in SERVICE_TOKEN_NAMES
+        }
         # Also when loaded into a plain Jupyter Server: no record of this process shows
         # the token or a key.
         redaction.install([str(self.server.identity_provider.token)])
@@ -256,6 +274,8 @@ class BeakerServiceApp(ExtensionApp):
             beaker_state=state,
             beaker_contexts=ContextRegistry(parent=self),
             beaker_contexts_need_token=self.contexts_need_token,
+            beaker_summary_timeout=self.summary_timeout,
+            beaker_summary_max_body=self.summary_max_body,
         )
         if isinstance(self.server.identity_provider, TokenOnlyIdentityProvider):
             origin = self._chosen_origin()
@@ -332,7 +352,7 @@ def _user_name() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """``beaker serve [ServerApp options]``."""
-    redaction.install(value for name in _TOKEN_NAMES if (value := os.environ.get(name)))
+    redaction.install(value for name in SERVICE_TOKEN_NAMES if (value := os.environ.get(name)))
     _check_environment()
     # --dev-ui: a flag of this extension, which the server's command line does not carry over
     args = ["--BeakerServiceApp.dev_ui=True" if arg == "--dev-ui" else arg for arg in argv or []]

@@ -21,10 +21,18 @@
     the new ports).
 ``DELETE /beaker/kernels/<parent id>/subkernels``
     Shut down every subkernel of a Beaker kernel.
+``POST /summary`` ``{notebook, summary_prompts?}``
+    The agent's summary of a notebook, as upstream Beaker: ``{"history": <the events,
+    a JSON array as text>, "title": ..., "summary": ...}``, one key per summary prompt
+    (:mod:`beaker_kernel.agent.summary`). Runs in a child process (:mod:`.summary`):
+    ``400`` for a body that is not such a request, ``413`` for one larger than
+    ``BeakerServiceApp.summary_max_body``, ``503`` without a model, ``502`` when the
+    model fails, ``504`` after ``BeakerServiceApp.summary_timeout``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from typing import Any
@@ -35,10 +43,12 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from .. import __version__
-from ..errors import BeakerError
+from ..agent.summary import check_request
+from ..errors import BeakerError, MessageError
 from ..lib.subkernel import discover_subkernels
 from .prestart import discard
 from .state import ServiceState
+from .summary import SummaryProcess, summarizer_environment
 
 UUID = r"(?P<kernel_id>[0-9a-fA-F-]{1,64})"
 
@@ -205,6 +215,81 @@ class ChildrenHandler(BeakerHandler):
         self.finish(json.dumps({"deleted": deleted}))
 
 
+@web.stream_request_body
+class SummaryHandler(BeakerHandler):
+    """``POST /summary``. The body is streamed so that a too large one is refused
+    without being kept."""
+
+    _chunks: list[bytes]
+    _size = 0
+    _too_large = False
+    _run: SummaryProcess | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self._chunks = []
+        await super().prepare()
+        if self._finished or self.request.method != "POST":
+            return
+        if self.current_user is None:
+            # before a body is read (a plain Jupyter Server may let unknown users in)
+            raise web.HTTPError(403, "Authenticate with the header 'Authorization: token <token>'")
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self._limit:
+            raise web.HTTPError(413, self._too_large_message())
+
+    @property
+    def _limit(self) -> int:
+        return int(self.settings.get("beaker_summary_max_body", 20 * 1024 * 1024))
+
+    def _too_large_message(self) -> str:
+        return (
+            f"The request body is larger than {self._limit} bytes (setting: "
+            "BEAKER_SUMMARY_MAX_BODY or --BeakerServiceApp.summary_max_body)"
+        )
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            self._too_large = True
+            self._chunks.clear()
+        else:
+            self._chunks.append(chunk)
+
+    @web.authenticated
+    async def post(self) -> None:
+        if self._too_large:
+            raise web.HTTPError(413, self._too_large_message())
+        raw = b"".join(self._chunks)
+        self._chunks = []
+        # a large notebook takes a while to parse: not on the event loop
+        try:
+            await asyncio.to_thread(_check_summary_request, raw)
+        except MessageError as e:
+            raise web.HTTPError(400, "%s", e.message) from e
+        self._run = SummaryProcess(
+            summarizer_environment(self.beaker.beaker_only_env),
+            timeout=float(self.settings.get("beaker_summary_timeout", 300.0)),
+        )
+        try:
+            result = await self._run.run(raw)
+        finally:
+            self._run = None
+        self.finish(json.dumps(result))
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self._run is not None:
+            self._run.kill()
+
+
+def _check_summary_request(raw: bytes) -> None:
+    try:
+        request = json.loads(raw)
+    except ValueError as e:
+        raise MessageError(f"The request body is not JSON: {e}") from e
+    check_request(request)
+
+
 def handlers() -> list[tuple[str, type[Any]]]:
     return [
         (r"/health", HealthHandler),
@@ -213,4 +298,5 @@ def handlers() -> list[tuple[str, type[Any]]]:
         (r"/beaker/subkernels/prestarted", PrestartedHandler),
         (rf"/beaker/subkernels/{UUID}", SubkernelHandler),
         (rf"/beaker/kernels/{UUID}/subkernels", ChildrenHandler),
+        (r"/summary", SummaryHandler),
     ]

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("beaker_kernel.service")
 
+#: Names of the variables that hold the service's own token.
+SERVICE_TOKEN_NAMES = ("JUPYTER_TOKEN", "BEAKER_TOKEN", "JPY_API_TOKEN")
+
 
 @dataclass
 class ServiceState:
