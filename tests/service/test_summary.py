@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -319,6 +320,34 @@ def wait_until(predicate: Any, timeout: float = 15) -> bool:
             return True
         time.sleep(0.1)
     return bool(predicate())
+
+
+@pytest.mark.slow
+def test_one_summary_too_many_is_429(tmp_path: Path) -> None:
+    svc = start_service(
+        tmp_path,
+        scripted_env(tmp_path, BEAKER_SUMMARY_TIMEOUT="8", BEAKER_SUMMARY_CONCURRENCY="1"),
+    )
+    summaries = SummaryService(svc, tmp_path)
+    try:
+        summaries.script([{"sleep": 120, "text": "too late"}])
+        first: list[Any] = []
+        waiting = threading.Thread(
+            target=lambda: first.append(summaries.summary({"notebook": NOTEBOOK}))
+        )
+        waiting.start()
+        assert wait_until(lambda: len(summarizer_processes(svc)) == 1)
+        error = assert_json_error(summaries.summary({"notebook": NOTEBOOK}), 429, svc.token)
+        assert "BEAKER_SUMMARY_CONCURRENCY" in error["message"]
+        waiting.join(60)
+        assert first[0].status == 504
+        # the slot is free again
+        summaries.script([answer(HISTORY), answer("t"), answer("s")])
+        response = summaries.summary({"notebook": NOTEBOOK})
+        assert response.status == 200, response.body
+        assert response.json()["title"] == "t"
+    finally:
+        stop_service(svc)
 
 
 @pytest.mark.slow

@@ -247,8 +247,19 @@ class BeakerServiceApp(ExtensionApp):
     def _default_summary_max_body(self) -> int:
         return env_int("BEAKER_SUMMARY_MAX_BODY", 20 * 1024 * 1024)
 
+    summary_concurrency = Int(
+        help="POST /summary requests that may run at once (each runs a process that loads "
+        "the LLM stack); one more is answered with 429. Environment: "
+        "BEAKER_SUMMARY_CONCURRENCY.",
+    ).tag(config=True)
+
+    @default("summary_concurrency")
+    def _default_summary_concurrency(self) -> int:
+        return env_int("BEAKER_SUMMARY_CONCURRENCY", 2)
+
     def initialize_settings(self) -> None:
         from ..lib.registry import ContextRegistry
+        from .summary import SummarySlots
 
         # Secrets leave this process's environment, so no kernel the server starts
         # inherits them; Beaker kernels get the LLM ones back (see .provisioner).
@@ -276,6 +287,7 @@ class BeakerServiceApp(ExtensionApp):
             beaker_contexts_need_token=self.contexts_need_token,
             beaker_summary_timeout=self.summary_timeout,
             beaker_summary_max_body=self.summary_max_body,
+            beaker_summary_running=SummarySlots(max(1, self.summary_concurrency)),
         )
         if isinstance(self.server.identity_provider, TokenOnlyIdentityProvider):
             origin = self._chosen_origin()

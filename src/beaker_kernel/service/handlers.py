@@ -48,7 +48,7 @@ from ..errors import BeakerError, MessageError
 from ..lib.subkernel import discover_subkernels
 from .prestart import discard
 from .state import ServiceState
-from .summary import SummaryProcess, summarizer_environment
+from .summary import SummaryProcess, SummarySlots, summarizer_environment
 
 UUID = r"(?P<kernel_id>[0-9a-fA-F-]{1,64})"
 
@@ -266,6 +266,8 @@ class SummaryHandler(BeakerHandler):
             await asyncio.to_thread(_check_summary_request, raw)
         except MessageError as e:
             raise web.HTTPError(400, "%s", e.message) from e
+        slots: SummarySlots = self.settings["beaker_summary_running"]
+        slots.take()
         self._run = SummaryProcess(
             summarizer_environment(self.beaker.beaker_only_env),
             timeout=float(self.settings.get("beaker_summary_timeout", 300.0)),
@@ -274,6 +276,7 @@ class SummaryHandler(BeakerHandler):
             result = await self._run.run(raw)
         finally:
             self._run = None
+            slots.give_back()
         self.finish(json.dumps(result))
 
     def on_connection_close(self) -> None:

@@ -94,6 +94,27 @@ def status_for(error_type: str) -> int:
     return 500
 
 
+class SummarySlots:
+    """How many summarizers may run at once; :meth:`take` refuses one more with 429."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.running = 0
+
+    def take(self) -> None:
+        if self.running >= self.size:
+            raise web.HTTPError(
+                429,
+                f"{self.running} summaries are being made, the most at once (setting: "
+                "BEAKER_SUMMARY_CONCURRENCY or --BeakerServiceApp.summary_concurrency); "
+                "try again when one is done",
+            )
+        self.running += 1
+
+    def give_back(self) -> None:
+        self.running -= 1
+
+
 class SummaryProcess:
     """One run of the summarizer; :meth:`kill` stops it (the client went away)."""
 
