@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import sys
 
+USAGE = (
+    "usage: beaker serve [server options]    run the Beaker service (API + websockets)\n"
+    "       beaker notebook [server options] the same, with the development page at /dev/\n"
+    "       beaker kernel -f FILE            run one Beaker kernel (front ends do this)\n"
+    "       beaker context list              the contexts found, and broken ones\n"
+    "       beaker context new NAME          write a context package to start from\n"
+    "Server options: --port N, --ip ADDRESS, --dev-ui, any --ServerApp.*;\n"
+    "'beaker serve --help-all' lists them all. Upstream Beaker's start commands\n"
+    "(python -m beaker_kernel.service.notebook, ...service.server) run 'beaker serve'."
+)
+
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
@@ -12,6 +23,11 @@ def main(argv: list[str] | None = None) -> None:
         from .service.app import main as serve
 
         serve(args)
+    elif command == "notebook":
+        # Upstream's `beaker notebook` serves a notebook page: here, the development one.
+        from .service.app import main as serve
+
+        serve(["--dev-ui", *args])
     elif command == "kernel":
         from .kernel.app import main as kernel_main
 
@@ -21,13 +37,7 @@ def main(argv: list[str] | None = None) -> None:
 
         context_main(args)
     elif command in ("-h", "--help", "help"):
-        print(
-            "usage: beaker serve [server options]   run the Beaker service (API + websockets)\n"
-            "       beaker kernel -f FILE           run one Beaker kernel (front ends do this)\n"
-            "       beaker context list             the contexts found, and broken ones\n"
-            "       beaker context new NAME         write a context package to start from\n"
-            "Run 'beaker serve --help-all' for every service option."
-        )
+        print(USAGE)
     else:
         print(f"beaker: unknown command {command!r}; try 'beaker --help'", file=sys.stderr)
         raise SystemExit(2)

@@ -43,23 +43,26 @@ def start_service(
     port: int | None = None,
     host: str = "127.0.0.1",
     runtime: Path | None = None,
+    command: Sequence[str] = (sys.executable, "-m", "beaker_kernel.cli", "serve"),
+    token_variable: str = "BEAKER_TOKEN",
 ) -> Service:
-    """``beaker serve [args]`` with ``BEAKER_PORT`` = ``port`` unless ``extra_env`` says
-    otherwise; waits until ``http://host:port/health`` answers. The runtime directory is
-    ``runtime`` (default: ``tmp_path/runtime``, too long a path for IPC sockets)."""
+    """``beaker serve [args]`` (or another ``command``) with ``BEAKER_PORT`` = ``port``
+    unless ``extra_env`` says otherwise, and the token in ``token_variable`` only; waits
+    until ``http://host:port/health`` answers. The runtime directory is ``runtime``
+    (default: ``tmp_path/runtime``, too long a path for IPC sockets)."""
     port = port or free_port()
     runtime = runtime or tmp_path / "runtime"
     log_path = tmp_path / "service.log"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("BEAKER_TOKEN", "JUPYTER_TOKEN")},
         "BEAKER_PORT": str(port),
-        "BEAKER_TOKEN": TOKEN,
+        token_variable: TOKEN,
         "OPENAI_API_KEY": SECRET_KEY,
         "JUPYTER_RUNTIME_DIR": str(runtime),
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "beaker_kernel.cli", "serve", *args],
+        [*command, *args],
         env=env,
         cwd=tmp_path,
         stdout=log_path.open("wb"),
@@ -75,7 +78,7 @@ def start_service(
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"beaker serve did not start:\n{log_path.read_text()}")
+            raise RuntimeError(f"{' '.join(command)} did not start:\n{log_path.read_text()}")
         time.sleep(0.2)
 
 

@@ -49,10 +49,9 @@ def error_body(status_code: int, exc: BaseException | None) -> dict[str, Any]:
 
 
 def strip_token(url: str) -> str:
-    """``url`` without any ``token`` query parameter."""
+    """``url`` without any ``token`` query parameter (nor an empty ``?``, which Jupyter
+    Server's redirect of ``/`` leaves)."""
     parts = urlsplit(url)
-    if not parts.query:
-        return url
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
     return urlunsplit(parts._replace(query=urlencode(query)))
 

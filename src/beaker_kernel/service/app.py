@@ -20,14 +20,18 @@ setting                             environment                 default
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
+from traitlets.config.loader import KVArgParseConfigLoader
 
 from .. import __version__
 from ..environment import is_secret
@@ -35,6 +39,7 @@ from ..settings import env_float, env_int
 from . import redaction
 from .api_only import make_api_only
 from .auth import TokenOnlyIdentityProvider
+from .command_line import HELP_HINT, StrictCommandLineLoader
 from .handlers import handlers
 from .kernels import BeakerMappingKernelManager
 from .state import SERVICE_TOKEN_NAMES, ServiceState, set_state
@@ -73,14 +78,44 @@ def _local_transport() -> str:
     return "ipc" if len(jupyter_runtime_dir()) <= _IPC_DIR_LIMIT else "tcp"
 
 
+def _address_problem(ip: str) -> str:
+    """Why the server could not listen on ``ip`` ('' when it can try)."""
+    if not ip or ip in ("*", "localhost"):
+        return ""
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        # A host name: Jupyter Server would fail on it later, with a traceback.
+        try:
+            socket.getaddrinfo(ip, None)
+        except OSError as e:
+            return f"is neither an IP address nor a host name this machine resolves ({e})"
+    return ""
+
+
 def _check_environment() -> None:
     """Refuse environment settings that cannot work, with a message (before any start)."""
+    ip = _env("BEAKER_IP")
+    problem = _address_problem(ip)
+    if problem:
+        raise SystemExit(f"BEAKER_IP={ip!r} {problem}")
     port = _env("BEAKER_PORT", "JUPYTER_PORT")
-    if port and not port.isdigit():
+    if port and not (port.isdigit() and int(port) <= 65535):
         raise SystemExit(f"BEAKER_PORT must be a port number, not {port!r}")
     transport = _env("BEAKER_TRANSPORT")
     if transport and transport not in ("ipc", "tcp"):
         raise SystemExit(f"BEAKER_TRANSPORT must be ipc or tcp, not {transport!r}")
+    payload = _env("BEAKER_DEFAULT_CONTEXT_PAYLOAD")
+    if payload:
+        # Every Beaker kernel would otherwise start its default context without it.
+        try:
+            parsed = json.loads(payload)
+        except ValueError as e:
+            raise SystemExit(f"BEAKER_DEFAULT_CONTEXT_PAYLOAD is not JSON: {e}") from e
+        if not isinstance(parsed, dict):
+            raise SystemExit(
+                f"BEAKER_DEFAULT_CONTEXT_PAYLOAD must be a JSON object, not {payload!r}"
+            )
 
 
 #: Classes whose ``transport`` setting applies to the service's local kernels.
@@ -107,6 +142,28 @@ class BeakerServerApp(ServerApp):
     @default("ip")
     def _beaker_default_ip(self) -> str:
         return _env("BEAKER_IP", fallback="127.0.0.1")
+
+    @validate("ip")
+    def _validate_ip(self, proposal: Any) -> str:
+        value: str = super()._validate_ip(proposal)
+        problem = _address_problem(value)
+        if problem:
+            raise TraitError(f"ip {value!r} {problem}")
+        return value
+
+    @validate("port")
+    def _validate_port(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        # tornado would bind another port than the one the log shows
+        if not 0 <= value <= 65535:
+            raise TraitError(f"port must be from 0 to 65535, not {value}")
+        return value
+
+    @default("reraise_server_extension_failures")
+    def _beaker_default_reraise(self) -> bool:
+        # A service without its extension (a bad --BeakerServiceApp.* value) must not
+        # start as if nothing happened.
+        return True
 
     @default("port")
     def _beaker_default_port(self) -> int:
@@ -153,6 +210,17 @@ class BeakerServerApp(ServerApp):
         # Containers run the service as a non-root user; on a workstation or CI machine
         # where root runs it, Beaker warns instead of refusing.
         return True
+
+    def _create_loader(
+        self,
+        argv: list[str] | None,
+        aliases: Any,
+        flags: Any,
+        classes: Any,
+    ) -> KVArgParseConfigLoader:
+        return StrictCommandLineLoader(
+            argv, aliases, flags, classes=classes, log=self.log, subcommands=self.subcommands
+        )
 
     def init_logging(self) -> None:
         super().init_logging()
@@ -217,6 +285,11 @@ class BeakerServiceApp(ExtensionApp):
     @default("dev_ui")
     def _default_dev_ui(self) -> bool:
         return _env("BEAKER_DEV_UI").lower() in ("1", "true", "yes")
+
+    @default("default_url")
+    def _default_url(self) -> str:
+        # "/" leads to the page when there is one (beaker notebook), else to /health.
+        return "/dev/" if self.dev_ui else self.extension_url
 
     contexts_need_token = Bool(
         help="Ask for the token on GET /contexts too. Off by default, as upstream Beaker: "
@@ -336,6 +409,13 @@ class BeakerServiceApp(ExtensionApp):
         )
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             self.log.warning("Beaker is running as root: every kernel runs user code as root too.")
+        if _loopback_only(self.server.ip):
+            self.log.info(
+                "Beaker: listening on %s only, so other machines and containers cannot "
+                "connect; BEAKER_IP=0.0.0.0 (or --ip=0.0.0.0) listens on every interface, as "
+                "the service image does (docs/deploy.md).",
+                self.server.ip,
+            )
         self.handlers.extend(handlers())
         if self.dev_ui:
             from .devui import dev_ui_handlers
@@ -353,6 +433,15 @@ class BeakerServiceApp(ExtensionApp):
         set_state(None)
 
 
+def _loopback_only(ip: str) -> bool:
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
 def _user_name() -> str:
     try:
         import pwd
@@ -363,11 +452,22 @@ def _user_name() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``beaker serve [ServerApp options]``."""
+    """``beaker serve [ServerApp options]``.
+
+    Also what ``beaker notebook`` and upstream Beaker's start commands run
+    (:mod:`.notebook`, :mod:`.server`). An unknown option or a bad value stops the
+    service with a message (:mod:`.command_line`).
+    """
     redaction.install(value for name in SERVICE_TOKEN_NAMES if (value := os.environ.get(name)))
     _check_environment()
+    args = list(argv or [])
+    if args and not args[0].startswith("-"):
+        # Jupyter Server would look the first word up as a subcommand, and fail on it.
+        raise SystemExit(
+            f"unexpected argument {args[0]!r}: every option starts with -- ({HELP_HINT})"
+        )
     # --dev-ui: a flag of this extension, which the server's command line does not carry over
-    args = ["--BeakerServiceApp.dev_ui=True" if arg == "--dev-ui" else arg for arg in argv or []]
+    args = ["--BeakerServiceApp.dev_ui=True" if arg == "--dev-ui" else arg for arg in args]
     BeakerServiceApp.launch_instance(args)  # type: ignore[no-untyped-call]
 
 
