@@ -155,3 +155,7 @@ class ServiceError(BeakerError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class ServiceUnreachableError(ServiceError):
+    """The Beaker service did not take the connection (it is stopping, or gone)."""

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..environment import subkernel_environment
-from ..errors import ServiceError, SubkernelStartError
+from ..errors import ServiceError, ServiceUnreachableError, SubkernelStartError
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,10 @@ class ServiceHandle(SubkernelHandle):
         self._closed = True
         try:
             await self._launcher.request("DELETE", f"/api/kernels/{self._kernel_id}")
+        except ServiceUnreachableError as e:
+            # The service stops every kernel itself when it stops (Ctrl-C, SIGTERM), and
+            # closes its port first: nothing is lost, and nothing to report as an error.
+            log.info("Subkernel %s is left to the service, which is gone: %s", self._kernel_id, e)
         except ServiceError as e:
             if e.status_code != 404:
                 raise
@@ -265,7 +269,9 @@ class ServiceLauncher(SubkernelLauncher):
                 status_code=e.code,
             ) from e
         except OSError as e:
-            raise ServiceError(f"Cannot reach the Beaker service at {self.base_url}: {e}") from e
+            raise ServiceUnreachableError(
+                f"Cannot reach the Beaker service at {self.base_url}: {e}"
+            ) from e
         if not response.body:
             return None
         return json.loads(response.body)
