@@ -153,6 +153,18 @@ class KernelSocket:
                     idle = True
         return reply, iopub
 
+    def context_info(self, timeout: float = 120) -> dict[str, Any]:
+        """``context_info_response`` once the kernel has set its default context up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply, iopub = self.request("context_info_request")
+            assert reply["content"]["status"] == "ok", reply["content"]
+            (info,) = [m["content"] for m in iopub if m["msg_type"] == "context_info_response"]
+            if info["slug"] != "NONE":
+                return dict(info)
+            assert time.monotonic() < deadline, "the default context was never set up"
+            time.sleep(0.5)
+
     def execute(self, code: str, timeout: float = 120) -> tuple[dict[str, Any], str]:
         """Run a user cell; return the reply and its stdout."""
         reply, iopub = self.request(

@@ -12,9 +12,7 @@ import json
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -153,20 +151,6 @@ def beaker_kernel_environment(deployment: Deployment) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def context_info(ws: KernelSocket, timeout: float = 120) -> dict[str, Any]:
-    """The context info (``context_info_response``), once the kernel has set its default
-    context up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        reply, iopub = ws.request("context_info_request")
-        assert reply["content"]["status"] == "ok", reply["content"]
-        (info,) = [m["content"] for m in iopub if m["msg_type"] == "context_info_response"]
-        if info["slug"] != "NONE":
-            return dict(info)
-        assert time.monotonic() < deadline, "the default context was never set up"
-        time.sleep(1)
-
-
 def test_outbound_access_and_settings_reach_the_kernels(
     configured: Deployment, host_listener: int
 ) -> None:
@@ -177,7 +161,7 @@ def test_outbound_access_and_settings_reach_the_kernels(
     beaker_id = deployment.start_beaker()
     ws = deployment.connect(beaker_id)
     try:
-        info = context_info(ws)
+        info = ws.context_info()
         assert info["slug"] == "default"
         assert info["language"]["slug"] == "python3"
         # TOOL_ENABLED_ASK_USER=false from the env file

@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from ..service_client import KernelSocket, free_port
+from ..service_client import free_port
 from .conftest import Service, start_service, stop_service
 
 PYTHON = sys.executable
@@ -108,19 +107,6 @@ def test_command_line_ip_and_port_win(tmp_path: Path, name: str) -> None:
     assert "not recognized" not in service.log_path.read_text()
 
 
-def context_info(ws: KernelSocket, timeout: float = 120) -> dict[str, Any]:
-    """``context_info_response`` once the kernel has set its default context up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        reply, iopub = ws.request("context_info_request")
-        assert reply["content"]["status"] == "ok", reply["content"]
-        (info,) = [m["content"] for m in iopub if m["msg_type"] == "context_info_response"]
-        if info["slug"] != "NONE":
-            return dict(info)
-        assert time.monotonic() < deadline, "the default context was never set up"
-        time.sleep(0.5)
-
-
 def kernel_environments(service: Service) -> tuple[dict[str, str], dict[str, str]]:
     """The environments of the (one) Beaker kernel and of its subkernel."""
     children = psutil.Process(service.process.pid).children()
@@ -162,7 +148,7 @@ def test_default_context_and_llm_settings_from_upstream_variables(
     try:
         _, ws = service.beaker_session()
         try:
-            info = context_info(ws)
+            info = ws.context_info()
             _, stdout = ws.execute("cat(class(cities), nrow(cities))")
         finally:
             ws.close()
