@@ -324,6 +324,27 @@ class PythonChecks(CommonChecks):
         assert len(histories) == 1, run.explain("set_agent_model")
         assert_chat_history(histories[0])
 
+    def test_child_cell_rollback(self, run: PageRun) -> None:
+        rolled = run.step("child_rollback")
+        before = rolled["child_before"]
+        # the checkpoint_index of add_child_codecell stayed on the child cell after it ran
+        assert before["last_execution"]["status"] == "ok", before
+        index = before["last_execution"].get("checkpoint_index")
+        assert type(index) is int, before["last_execution"]
+        assert index > 0, before["last_execution"]
+        rollbacks = run.messages(msg_type="rollback_request", direction="send")
+        assert [m["content"] for m in rollbacks] == [{"checkpoint_index": index}], rollbacks
+        assert rolled["reply"]["msg_type"] == "rollback_reply"
+        assert rolled["reply"]["content"]["status"] == "ok", rolled["reply"]
+        report = rolled["reply"]["content"]["return"]
+        assert report["checkpoint_index"] == index
+        assert "kept" in report["restored"]
+        assert "added" in report["removed"]
+        # beaker-ts cleared the child cell, and the variables are back
+        assert rolled["child_after"]["last_execution"] == {"status": "none"}
+        assert rolled["child_after"]["outputs"] == []
+        assert stream_text(rolled["probe"]) == "21 False\n", rolled["probe"]
+
     def test_beaker_session_info(self, run: PageRun, subkernels: dict[str, str]) -> None:
         reply = run.step("beaker_session_info")
         assert reply["msg_type"] == "beaker_session_info_reply"

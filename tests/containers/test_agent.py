@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ..checkpoints.test_agent_rollback import CASES
 from .conftest import Deployment, KernelSocket, docker
 from .test_matrix import setup_context
 
@@ -74,3 +75,44 @@ def test_llm_request_runs_code_in_the_subkernel_container_and_answers(
     last_call = calls[-1]
     assert "run_code" in last_call["tools"]
     assert any("42 1000 kernel" in m["content"] for m in last_call["messages"])
+
+
+@pytest.mark.parametrize("language", ["python3", pytest.param("rlang", marks=pytest.mark.r)])
+def test_rollback_restores_what_the_agent_changed_in_the_kernel_container(
+    deployment: Deployment, beaker: tuple[str, KernelSocket], language: str
+) -> None:
+    # The checkpoint is saved by the subkernel, on its container's own disk.
+    case = CASES[language]
+    write_script(
+        deployment,
+        [
+            {
+                "text": "Changing.",
+                "tool_calls": [{"name": "run_code", "args": {"code": case["agent"]}}],
+            },
+            {"text": "Done."},
+        ],
+    )
+    _, ws = beaker
+    setup_context(ws, "default", language)
+    reply, _ = ws.execute(case["prelude"] + case["before"])
+    assert reply["content"]["status"] == "ok", reply["content"]
+
+    reply, iopub = ws.request("llm_request", {"request": "Change things"}, timeout=180)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    (child,) = [m["content"] for m in iopub if m["msg_type"] == "add_child_codecell"]
+    index = child["checkpoint_index"]
+    assert type(index) is int
+
+    reply, _ = ws.request("rollback_request", {"checkpoint_index": index + 41})
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "UnknownCheckpointError"
+
+    reply, _ = ws.request("rollback_request", {"checkpoint_index": index}, timeout=180)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    report = reply["content"]["return"]
+    assert {"kept", "lost"} <= set(report["restored"]) <= {"kept", "lost", "os"}
+    assert "added" in report["removed"]
+    assert list(report["unrestorable"]) == ["stream"]
+    _, stdout = ws.execute(case["show"])
+    assert stdout.strip() == case["shown"]

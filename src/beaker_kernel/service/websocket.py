@@ -7,6 +7,14 @@ Two changes to Jupyter Server's connection:
   client's delayed ACK: about 40 ms added to every round trip a browser sees. Turning it
   off costs nothing for the bulk output that follows, which tornado writes in large
   frames anyway.
+* **Output before the reply.** Jupyter Server reads the kernel's iopub and shell sockets
+  as two streams, one message per stream per turn of the event loop. When iopub has a
+  backlog (an agent's thoughts, the carbon copies of a procedure, a burst of output), a
+  reply on shell overtakes iopub messages the kernel sent before it. A front end then
+  gets the reply to a request it has not been told about yet: beaker-ts drops the reply
+  to the agent's child cell when it comes before that cell's ``add_child_codecell``,
+  and the cell stays busy for good. Here, before a message of another channel is
+  passed on, every iopub message already waiting is passed on first.
 * **A bad frame gets an answer, not a closed socket.** Jupyter Server closes the
   websocket (losing every reply still in flight) and logs a traceback when a frame is not
   JSON, is JSON but not an object, lacks a header field, is nested too deeply for the
@@ -23,6 +31,7 @@ import json
 import logging
 from typing import Any
 
+import zmq
 from jupyter_client.jsonutil import json_default
 from jupyter_server.services.kernels.connection.base import (
     deserialize_binary_message,
@@ -189,10 +198,40 @@ def parse_v1(frame: str | bytes) -> tuple[str, list[bytes], dict[str, Any]]:
     return channel, parts, header
 
 
+#: The most iopub messages passed on ahead of one message of another channel (the rest
+#: follow in the stream's own turns).
+IOPUB_AHEAD_LIMIT = 1000
+
+
 class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
     def connect(self) -> asyncio.Future[None] | None:  # type: ignore[override]
         self.websocket_handler.set_nodelay(True)
         return super().connect()
+
+    def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
+        """Pass a kernel's message on; iopub messages that wait go first (module doc)."""
+        if getattr(stream, "channel", stream) != "iopub":
+            self._pass_waiting_iopub()
+        super().handle_outgoing_message(stream, outgoing_msg)
+
+    def _pass_waiting_iopub(self) -> None:
+        iopub = self.channels.get("iopub")
+        if iopub is None or iopub.closed() or not iopub.receiving():
+            return
+        passed = 0
+        try:
+            while passed < IOPUB_AHEAD_LIMIT:
+                try:
+                    message = iopub.socket.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                passed += 1
+                super().handle_outgoing_message(iopub, message)
+        finally:
+            if passed:
+                # Reading the socket here may have used up the signal its stream waits
+                # for: let the stream look at the socket again.
+                iopub.io_loop.add_callback(iopub._handle_events, iopub.socket, 0)
 
     def handle_incoming_message(self, incoming_msg: str | bytes) -> None:
         """Pass a client's frame to the kernel, or answer it with an error."""

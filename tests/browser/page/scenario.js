@@ -204,6 +204,9 @@
             define: "before_reset = 1",
             probe: 'print("before_reset" in globals())',
             query: "python: what is six times seven?",
+            before_agent: "kept = 21",
+            change_query: "python: change kept",
+            after_agent: "print(kept, 'added' in globals())",
         },
         r: {
             language: "rlang",
@@ -309,6 +312,34 @@
         });
 
         if (scenarioName === "python") {
+            // The agent changes a variable in a child cell; "roll back" on that child cell
+            // (beaker-ts sends the checkpoint_index it got with add_child_codecell) undoes it.
+            await step("child_rollback", 120000, async (entry) => {
+                await runCell(session, {}, lang.before_agent);
+                const cell = session.addQueryCell(lang.change_query);
+                await cell.execute(session).done;
+                await waitFor(
+                    () => cell.children.length > 0 && cell.children.every((child) => !child.busy),
+                    30000,
+                    "the agent's child cell to run",
+                );
+                const child = cell.children[0];
+                const before = cellState(child);
+                const future = child.rollback(session);
+                if (!future) {
+                    throw new Error(`rollback() did nothing: last_execution ${JSON.stringify(before.last_execution)}`);
+                }
+                entry.msg_id = future.msg.header.msg_id;
+                const reply = await future.done;
+                await waitFor(() => !child.busy, 30000, "the child cell to leave its busy state");
+                const probe = await runCell(session, {}, lang.after_agent);
+                return {
+                    child_before: before,
+                    reply: {msg_type: reply.header.msg_type, content: clone(reply.content)},
+                    child_after: cellState(child),
+                    probe: probe,
+                };
+            });
             await step("set_agent_model", 20000, (entry) => beakerRequest(session, entry, "set_agent_model", {}));
             await step("beaker_session_info", 20000, (entry) =>
                 beakerRequest(session, entry, "beaker_session_info_request", {}));
