@@ -35,7 +35,7 @@ from traitlets.config.loader import KVArgParseConfigLoader
 
 from .. import __version__
 from ..environment import is_secret
-from ..settings import env_float, env_int
+from ..settings import env_bool, env_float, env_int
 from . import redaction
 from .api_only import make_api_only
 from .auth import TokenOnlyIdentityProvider
@@ -180,8 +180,9 @@ class BeakerServerApp(ServerApp):
 
     @default("allow_unauthenticated_access")
     def _beaker_default_allow_unauthenticated_access(self) -> bool:
-        # Only handlers marked @allow_unauthenticated (GET /health) answer without the
-        # token; an unknown path or a handler another extension forgot to protect does not.
+        # Only handlers marked @allow_unauthenticated (GET /health, GET /contexts) answer
+        # without the token; an unknown path or a handler another extension forgot to
+        # protect does not.
         value = os.environ.get(self._allow_unauthenticated_access_env, "")
         return value.lower() in ("true", "yes")
 
@@ -284,7 +285,7 @@ class BeakerServiceApp(ExtensionApp):
 
     @default("dev_ui")
     def _default_dev_ui(self) -> bool:
-        return _env("BEAKER_DEV_UI").lower() in ("1", "true", "yes")
+        return env_bool("BEAKER_DEV_UI", False)
 
     @default("default_url")
     def _default_url(self) -> str:
@@ -300,7 +301,7 @@ class BeakerServiceApp(ExtensionApp):
 
     @default("contexts_need_token")
     def _default_contexts_need_token(self) -> bool:
-        return _env("BEAKER_CONTEXTS_NEED_TOKEN").lower() in ("1", "true", "yes")
+        return env_bool("BEAKER_CONTEXTS_NEED_TOKEN", False)
 
     summary_timeout = Float(
         help="Seconds a POST /summary may take; its summarizer process is then stopped "
