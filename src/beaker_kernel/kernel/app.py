@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from typing import Any, cast
 
 import zmq.asyncio
@@ -442,8 +443,12 @@ class BeakerKernelApp(JupyterApp):
         self.router.start()
         self.tasks.spawn(self.checkpoints.sweep(), name="sweep-checkpoints")
         try:
+            began = time.monotonic()
             self.supervisor.subkernels = discover_subkernels()
             await self.supervisor.change(self.default_language)
+            log.debug(
+                "Subkernel %s answering after %.2f s", self.default_language, time.monotonic() - began
+            )
             if self.default_context:
                 self.services.debug_enabled = self.default_context_debug
                 self.services.verbose = self.default_context_verbose
@@ -459,6 +464,12 @@ class BeakerKernelApp(JupyterApp):
                         "The default context %r was not set up: %s",
                         self.default_context,
                         e.message,
+                    )
+                else:
+                    log.debug(
+                        "Default context %s set up after %.2f s",
+                        self.default_context,
+                        time.monotonic() - began,
                     )
         finally:
             started.set()
@@ -522,6 +533,10 @@ class BeakerKernelApp(JupyterApp):
         # ends interrupt through interrupt_request (interrupt_mode "message").
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         log.debug("Beaker %s starting", __version__)
+        if os.environ.get("BEAKER_LOOP") == "uvloop":
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         asyncio.run(self.run())
 
 

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from ..environment import subkernel_environment
 from ..errors import ServiceError, ServiceUnreachableError, SubkernelStartError
+from ..transport import local_transport, new_connection_file
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,16 @@ class LocalLauncher(SubkernelLauncher):
     async def start(self, kernel_name: str) -> SubkernelHandle:
         from jupyter_client.manager import AsyncKernelManager
 
-        manager = AsyncKernelManager(
-            kernel_name=kernel_name, shutdown_wait_time=self._shutdown_wait_time
-        )
         try:
+            transport = local_transport()
+            manager = AsyncKernelManager(
+                kernel_name=kernel_name,
+                shutdown_wait_time=self._shutdown_wait_time,
+                transport=transport,
+                # with IPC, the sockets go beside the connection file in the runtime
+                # directory, not in the working directory
+                connection_file=new_connection_file() if transport == "ipc" else "",
+            )
             await manager.start_kernel(env=subkernel_environment(), preexec_fn=_die_with_parent)
         except Exception as e:
             raise SubkernelStartError(f"Could not start the {kernel_name!r} kernel: {e}") from e

@@ -67,6 +67,8 @@ class Router:
         self.magics: Magics | None = None
         #: Set by the kernel while it starts: Beaker's own requests wait for it (below).
         self.started: asyncio.Event | None = None
+        #: Seconds between warnings while a request waits for :attr:`started`.
+        self.start_wait_warning = 30.0
         self.notebook_items = NotebookItems()
 
     def start(self) -> None:
@@ -150,7 +152,19 @@ class Router:
         header: dict[str, Any],
         msg_type: str,
     ) -> None:
-        await started.wait()
+        waited = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(started.wait(), self.start_wait_warning)
+                break
+            except TimeoutError:
+                waited += self.start_wait_warning
+                log.warning(
+                    "A %s has waited %.0f s for the kernel's start (its subkernel and "
+                    "default context); the shell channel waits with it",
+                    msg_type,
+                    waited,
+                )
         pending = self._dispatch(channel, frames, header, msg_type)
         if pending is not None:
             await pending

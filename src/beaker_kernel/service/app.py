@@ -14,7 +14,7 @@ setting                             environment                 default
 ``ServerApp.allow_origin``          ``BEAKER_ALLOW_ORIGIN``     ``*``
 ``IdentityProvider.token``          ``BEAKER_TOKEN``,           a random token, printed
                                     ``JUPYTER_TOKEN``           once at start
-``KernelManager.transport``         ``BEAKER_TRANSPORT``        ``ipc`` (see below)
+``KernelManager.transport``         ``BEAKER_TRANSPORT``        ``ipc`` (see ``transport.py``)
 ==================================  ==========================  ===========================
 """
 
@@ -36,6 +36,7 @@ from traitlets.config.loader import KVArgParseConfigLoader
 from .. import __version__
 from ..environment import is_secret
 from ..settings import env_bool, env_float, env_int
+from ..transport import local_transport
 from . import redaction
 from .api_only import make_api_only
 from .auth import TokenOnlyIdentityProvider
@@ -57,42 +58,6 @@ def _env(*names: str, fallback: str = "") -> str:
     return fallback
 
 
-#: Longest runtime directory for which IPC socket paths (``<dir>/kernel-<uuid>-ipc-<n>``)
-#: stay under the ~107 bytes a Unix socket path may have.
-_IPC_DIR_LIMIT = 50
-
-
-def _local_transport() -> str:
-    """ZMQ transport for kernels the service runs as local processes.
-
-    IPC (Unix sockets in the private runtime directory) is faster than loopback TCP and
-    reachable only by this user; TCP when the directory's path is too long for socket
-    paths. ``BEAKER_TRANSPORT`` (``ipc``/``tcp``) chooses. Container kernels always
-    use TCP (their provisioner sets it).
-    """
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    chosen = _env("BEAKER_TRANSPORT")
-    if chosen:
-        return chosen
-    return "ipc" if len(jupyter_runtime_dir()) <= _IPC_DIR_LIMIT else "tcp"
-
-
-def _address_problem(ip: str) -> str:
-    """Why the server could not listen on ``ip`` ('' when it can try)."""
-    if not ip or ip in ("*", "localhost"):
-        return ""
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        # A host name: Jupyter Server would fail on it later, with a traceback.
-        try:
-            socket.getaddrinfo(ip, None)
-        except OSError as e:
-            return f"is neither an IP address nor a host name this machine resolves ({e})"
-    return ""
-
-
 def _check_environment() -> None:
     """Refuse environment settings that cannot work, with a message (before any start)."""
     ip = _env("BEAKER_IP")
@@ -102,9 +67,10 @@ def _check_environment() -> None:
     port = _env("BEAKER_PORT", "JUPYTER_PORT")
     if port and not (port.isdigit() and int(port) <= 65535):
         raise SystemExit(f"BEAKER_PORT must be a port number, not {port!r}")
-    transport = _env("BEAKER_TRANSPORT")
-    if transport and transport not in ("ipc", "tcp"):
-        raise SystemExit(f"BEAKER_TRANSPORT must be ipc or tcp, not {transport!r}")
+    try:
+        local_transport()
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     payload = _env("BEAKER_DEFAULT_CONTEXT_PAYLOAD")
     if payload:
         # Every Beaker kernel would otherwise start its default context without it.
@@ -234,7 +200,7 @@ class BeakerServerApp(ServerApp):
     def init_configurables(self) -> None:
         kernel_config = [self.config[section] for section in _TRANSPORT_SECTIONS]
         if not any("transport" in section for section in kernel_config):
-            self.config.KernelManager.transport = _local_transport()
+            self.config.KernelManager.transport = local_transport()
         super().init_configurables()
         redaction.add_secret(str(self.identity_provider.token))
 

@@ -1,0 +1,46 @@
+"""Which ZMQ transport local kernels use.
+
+IPC (Unix sockets in the user's private Jupyter runtime directory) is faster than loopback
+TCP and reachable only by this user. A Unix socket path has at most ~107 bytes, so TCP is
+used when the runtime directory's path is too long for the socket paths under it.
+``BEAKER_TRANSPORT`` (``ipc`` or ``tcp``) chooses explicitly. Kernels in containers always
+use TCP (their provisioner sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+#: Longest runtime directory for which IPC socket paths (``<dir>/kernel-<uuid>-ipc-<n>``)
+#: stay under the ~107 bytes a Unix socket path may have.
+IPC_DIR_LIMIT = 50
+
+#: The variable that chooses the transport.
+TRANSPORT_VARIABLE = "BEAKER_TRANSPORT"
+
+
+def local_transport() -> str:
+    """``ipc`` or ``tcp``: the transport for kernels started as local processes."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    chosen = os.environ.get(TRANSPORT_VARIABLE, "")
+    if chosen:
+        if chosen not in ("ipc", "tcp"):
+            raise ValueError(f"{TRANSPORT_VARIABLE} must be ipc or tcp, not {chosen!r}")
+        return chosen
+    return "ipc" if len(jupyter_runtime_dir()) <= IPC_DIR_LIMIT else "tcp"
+
+
+def new_connection_file() -> str:
+    """A connection-file path of its own in the runtime directory (created, private).
+
+    With IPC, jupyter_client puts the kernel's sockets beside it (``<file>-ipc-<n>``)
+    instead of in the working directory.
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.utils import ensure_dir_exists
+
+    runtime = jupyter_runtime_dir()
+    ensure_dir_exists(runtime, mode=0o700)
+    return os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")

@@ -1,0 +1,72 @@
+"""The transport of a subkernel Beaker starts itself (outside the service)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..client import running_beaker
+
+# The subkernel's own view of its connection (Beaker removes the file once it answered).
+CONNECTION = (
+    "import json; from ipykernel.kernelapp import IPKernelApp as A; a = A.instance(); "
+    "print(json.dumps({'file': a.connection_file, 'info': {'transport': a.transport, 'ip': a.ip}}))"
+)
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    # short, as Unix socket paths must be (a pytest tmp_path may be too long for IPC)
+    with tempfile.TemporaryDirectory(prefix="bk-rt-", dir="/tmp") as folder:
+        yield Path(folder)
+
+
+def connection(client) -> dict:
+    run = client.run(CONNECTION, timeout=60)
+    assert run.content["status"] == "ok", run.content
+    return json.loads(run.stdout())
+
+
+def test_local_subkernel_uses_ipc_in_the_runtime_directory(
+    runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with running_beaker({"JUPYTER_RUNTIME_DIR": str(runtime)}) as (_, client):
+        seen = connection(client)
+        assert seen["info"]["transport"] == "ipc"
+        assert Path(seen["file"]).parent == runtime
+        stem = Path(seen["file"]).stem
+        assert seen["info"]["ip"] == str(runtime / f"{stem}-ipc")
+        sockets = sorted(p.name for p in runtime.glob(f"{stem}-ipc-*"))
+        assert len(sockets) == 5, sockets
+        assert client.run("print(6 * 7)").stdout() == "42\n"
+    # nothing in the working directory, and the sockets are gone with the kernel
+    assert list(work.iterdir()) == []
+    assert list(runtime.glob(f"{stem}*")) == []
+
+
+def test_transport_can_be_chosen(runtime: Path) -> None:
+    env = {"JUPYTER_RUNTIME_DIR": str(runtime), "BEAKER_TRANSPORT": "tcp"}
+    with running_beaker(env) as (_, client):
+        seen = connection(client)
+        assert seen["info"]["transport"] == "tcp"
+        assert seen["info"]["ip"] == "127.0.0.1"
+
+
+def test_unknown_transport_is_a_clear_error(runtime: Path) -> None:
+    env = {"JUPYTER_RUNTIME_DIR": str(runtime), "BEAKER_TRANSPORT": "udp"}
+    with running_beaker(env, wait=False) as (_, client):
+        info = client.request("kernel_info_request", timeout=60)
+        assert info.content["status"] == "error"
+        assert info.content["ename"] == "SubkernelStartError"
+        assert "BEAKER_TRANSPORT must be ipc or tcp, not 'udp'" in info.content["evalue"]
+        # the kernel itself still answers Beaker's own requests
+        contexts = client.request("context_info_request", timeout=30)
+        assert contexts.reply["msg_type"] == "context_info_reply"
+        assert contexts.content["status"] == "ok", contexts.content
