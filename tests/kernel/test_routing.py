@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,28 @@ async def test_an_interceptor_rewrites_output_on_its_way_to_the_front_end(
     assert stream["content"]["text"] == "1\n"
     kernel.app.interceptors.remove("test")
     assert kernel.app.interceptors.types("iopub", Direction.TO_FRONTEND) == frozenset()
+
+
+async def test_a_request_waiting_for_the_start_is_answered_after_it_and_logged(
+    kernel: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def echo(request: Request) -> None:
+        await kernel.app.services.reply(request, {"status": "ok"})
+
+    kernel.app.handlers.register("test", "echo_request", echo)
+    started = asyncio.Event()
+    kernel.app.router.started = started
+    kernel.app.router.start_wait_warning = 0.05
+    waiting = asyncio.ensure_future(kernel.send("shell", kernel.message("echo_request")))
+    await asyncio.sleep(0.12)
+    assert kernel.sent == []  # held back until the kernel has started
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings[:2] == [
+        "echo_request has waited 0.05 s for the kernel's start (its subkernel and default "
+        "context); the shell channel waits with it",
+        "echo_request has waited 0.1 s for the kernel's start (its subkernel and default "
+        "context); the shell channel waits with it",
+    ]
+    started.set()
+    await asyncio.wait_for(waiting, 5)
+    assert kernel.types() == ["status", "echo_reply", "status"]

@@ -447,7 +447,9 @@ class BeakerKernelApp(JupyterApp):
             self.supervisor.subkernels = discover_subkernels()
             await self.supervisor.change(self.default_language)
             log.debug(
-                "Subkernel %s answering after %.2f s", self.default_language, time.monotonic() - began
+                "Subkernel %s answering after %.2f s",
+                self.default_language,
+                time.monotonic() - began,
             )
             if self.default_context:
                 self.services.debug_enabled = self.default_context_debug

@@ -160,7 +160,7 @@ class Router:
             except TimeoutError:
                 waited += self.start_wait_warning
                 log.warning(
-                    "A %s has waited %.0f s for the kernel's start (its subkernel and "
+                    "%s has waited %.3g s for the kernel's start (its subkernel and "
                     "default context); the shell channel waits with it",
                     msg_type,
                     waited,

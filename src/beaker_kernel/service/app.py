@@ -58,6 +58,21 @@ def _env(*names: str, fallback: str = "") -> str:
     return fallback
 
 
+def _address_problem(ip: str) -> str:
+    """Why the server could not listen on ``ip`` ('' when it can try)."""
+    if not ip or ip in ("*", "localhost"):
+        return ""
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        # A host name: Jupyter Server would fail on it later, with a traceback.
+        try:
+            socket.getaddrinfo(ip, None)
+        except OSError as e:
+            return f"is neither an IP address nor a host name this machine resolves ({e})"
+    return ""
+
+
 def _check_environment() -> None:
     """Refuse environment settings that cannot work, with a message (before any start)."""
     ip = _env("BEAKER_IP")
