@@ -535,10 +535,6 @@ class BeakerKernelApp(JupyterApp):
         # ends interrupt through interrupt_request (interrupt_mode "message").
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         log.debug("Beaker %s starting", __version__)
-        if os.environ.get("BEAKER_LOOP") == "uvloop":
-            import uvloop
-
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         asyncio.run(self.run())
 
 
