@@ -24,6 +24,7 @@ from . import measure
 from .harness import Server, Session
 from .measure import (
     BEAKER,
+    FLOOR,
     KERNELS,
     PLAIN,
     PLAIN_R,
@@ -192,7 +193,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log(f"{server.kind} on {server.url}")
     try:
         specs = server.kernelspecs()
-        missing = {PLAIN, BEAKER, *VARIANTS} - specs
+        missing = {PLAIN, BEAKER, *VARIANTS, KERNELS[FLOOR][0]} - specs
         if missing:
             raise SystemExit(f"kernelspec(s) {', '.join(sorted(missing))} not installed")
         r_available = PLAIN_R in specs
@@ -248,7 +249,7 @@ def warm(server: Server, options: Options, result: dict[str, Any], timer: Timer)
     :data:`PYTHON_LABELS`."""
     sessions = {
         label: measure.open_checked(server, label, options, timeout=60, retries=2)[0]
-        for label in PYTHON_LABELS
+        for label in (*PYTHON_LABELS, FLOOR)
     }
     try:
         for session in sessions.values():  # warm up
@@ -332,13 +333,21 @@ Row = tuple[str, Any, Any, str, str]
 def rows(r: dict[str, Any]) -> list[Row]:
     """(metric, beaker, plain, target, direction) for the table; direction ``le`` means
     the ratio beaker/plain (or the value, for absolute targets: ``abs``) must be at most
-    the target, ``ge`` at least."""
+    the target, ``ge`` at least; ``info`` has no target (the floor row, whose "Beaker" column
+    is the floor kernel)."""
     out: list[Row] = []
 
     def add(metric: str, beaker: Any, plain: Any, target: str = "", direction: str = "") -> None:
         out.append((metric, beaker, plain, target, direction))
 
-    def trips(section: dict[str, Any], prefix: str, beaker: str, context: str, plain: str) -> None:
+    def trips(
+        section: dict[str, Any],
+        prefix: str,
+        beaker: str,
+        context: str,
+        plain: str,
+        floor: str = "",
+    ) -> None:
         for mode, label, target in (
             ("settled", "settled", SETTLED_TARGET),
             ("back_to_back", "back-to-back", BACK_TO_BACK_TARGET),
@@ -350,8 +359,17 @@ def rows(r: dict[str, Any]) -> list[Row]:
             add(f"{prefix} {label}, p95 ms", b["p95_ms"], p["p95_ms"])
             add("  same, default context, median ms", c["median_ms"], p["median_ms"], target, "le")
             add("  same, default context, p95 ms", c["p95_ms"], p["p95_ms"])
+            f = section[mode].get(floor)
+            if f is not None:
+                add(
+                    "  floor: C ZMQ proxy process, median ms",
+                    f["median_ms"],
+                    p["median_ms"],
+                    "",
+                    "info",
+                )
 
-    trips(r.get("round_trip", {}), "round trip", "beaker", "beaker_context", "plain")
+    trips(r.get("round_trip", {}), "round trip", "beaker", "beaker_context", "plain", FLOOR)
     if "r_round_trip" in r:
         trips(r["r_round_trip"], "R round trip", "beaker_r", "beaker_r_context", "plain_r")
     if "streaming" in r:
@@ -393,7 +411,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             return f"{sum(f['unanswered'].get(k, 0) for k in specs)} of {opened}"
 
         beakers = [spec for spec, slug, _ in KERNELS.values() if slug]
-        plains = [spec for spec, slug, _ in KERNELS.values() if not slug]
+        plains = [spec for label, (spec, slug, _) in KERNELS.items() if not slug and label != FLOOR]
         add("kernels never answering their first request", tally(beakers), tally(plains))
     if "context_switch" in r:
         cs = r["context_switch"]
@@ -529,7 +547,8 @@ def qualified(table_rows: list[Row]) -> list[Row]:
 
 def spread(runs: list[dict[str, Any]]) -> str:
     """Min, median and max over runs of each ratio with a target (of the Beaker value for
-    absolute targets), and in how many runs it met the target."""
+    absolute targets), and in how many runs it met the target; rows ``info`` (the floor)
+    without a target."""
     collected: dict[str, list[tuple[float, bool | None]]] = {}
     targets: dict[str, tuple[str, str]] = {}
     for r in runs:
@@ -538,7 +557,7 @@ def spread(runs: list[dict[str, Any]]) -> str:
                 value = beaker if isinstance(beaker, (int, float)) else None
             else:
                 value = ratio_of(beaker, plain)
-            if value is None or not target:
+            if value is None or not (target or direction == "info"):
                 continue
             collected.setdefault(metric, []).append(
                 (value, meets(beaker, plain, target, direction))
@@ -553,6 +572,10 @@ def spread(runs: list[dict[str, Any]]) -> str:
             if direction == "abs"
             else [f"{x:.2f}x" for x in (min(numbers), statistics.median(numbers), max(numbers))]
         )
+        if direction == "info":
+            # no target: shown for comparison (the floor of any proxy process)
+            lines.append((metric, *shown, "—", "—"))
+            continue
         ok = sum(1 for _, good in values if good)
         sign = "≤" if direction in ("le", "abs") else "≥"
         lines.append((metric, *shown, f"{sign} {target}", f"{ok} of {len(values)}"))

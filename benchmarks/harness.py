@@ -11,7 +11,8 @@ The server can carry kernelspecs of its own (:class:`Server` ``variants``): copi
 installed ``beaker_kernel`` spec that differ only in environment variables, in a
 ``JUPYTER_PATH`` folder inside the server's temporary directory. That is how one server
 runs Beaker kernels with and without a default context, and with an R subkernel, side by
-side.
+side. It also offers ``bench_floor`` (:mod:`.floor`), an ipykernel behind a C ZMQ proxy
+process: the floor of any proxy with a process of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from typing import Any
 import psutil
 import websocket
 from jupyter_client.kernelspec import KernelSpecManager
+
+from . import floor
 
 MIB = 1024 * 1024
 #: Seconds a websocket read waits for a byte before :meth:`Session.wait` checks its deadline.
@@ -67,15 +70,19 @@ def write_variant_specs(data_dir: str, base: str, variants: dict[str, dict[str, 
     server's own environment)."""
     spec = KernelSpecManager().get_kernel_spec(base).to_dict()
     for name, extra in variants.items():
-        folder = os.path.join(data_dir, "kernels", name)
-        os.makedirs(folder)
         variant = {
             **spec,
             "display_name": f"{spec.get('display_name', base)} ({name})",
             "env": {**(spec.get("env") or {}), **extra},
         }
-        with open(os.path.join(folder, "kernel.json"), "w") as f:
-            json.dump(variant, f, indent=1)
+        write_spec(data_dir, name, variant)
+
+
+def write_spec(data_dir: str, name: str, spec: dict[str, Any]) -> None:
+    folder = os.path.join(data_dir, "kernels", name)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "kernel.json"), "w") as f:
+        json.dump(spec, f, indent=1)
 
 
 @dataclass
@@ -142,6 +149,7 @@ class Server:
                     f"cannot copy the {variant_of!r} kernelspec ({e}); is Beaker installed "
                     "in this environment (benchmarks/run installs it)?"
                 ) from e
+            write_spec(data, floor.NAME, floor.kernelspec())
             server_env["JUPYTER_PATH"] = os.pathsep.join(
                 filter(None, [data, os.environ.get("JUPYTER_PATH")])
             )

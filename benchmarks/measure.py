@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from . import floor
 from .harness import MIB, Server, Session
 
 PLAIN = "python3"
@@ -59,6 +60,9 @@ KERNELS: dict[str, tuple[str, str, str]] = {
     "beaker_r_context": ("beaker_bench_r_context", "default", "rlang"),
 }
 PYTHON_LABELS = ("plain", "beaker", "beaker_context")
+#: The floor of any proxy process (see :mod:`.floor`), measured in the round trips.
+FLOOR = "floor"
+KERNELS[FLOOR] = (floor.NAME, "", "python")
 R_LABELS = ("plain_r", "beaker_r", "beaker_r_context")
 #: R's ``pass``: runs, and shows nothing.
 R_NOTHING = "invisible(NULL)"
