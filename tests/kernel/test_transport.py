@@ -62,11 +62,13 @@ def test_transport_can_be_chosen(runtime: Path) -> None:
 def test_unknown_transport_is_a_clear_error(runtime: Path) -> None:
     env = {"JUPYTER_RUNTIME_DIR": str(runtime), "BEAKER_TRANSPORT": "udp"}
     with running_beaker(env, wait=False) as (_, client):
-        info = client.request("kernel_info_request", timeout=60)
+        # The error comes at once, maybe before the client's iopub subscription is in
+        # place: wait for the replies only.
+        info = client.request("kernel_info_request", timeout=60, wait_idle=False)
         assert info.content["status"] == "error"
         assert info.content["ename"] == "SubkernelStartError"
         assert "BEAKER_TRANSPORT must be ipc or tcp, not 'udp'" in info.content["evalue"]
         # the kernel itself still answers Beaker's own requests
-        contexts = client.request("context_info_request", timeout=30)
+        contexts = client.request("context_info_request", timeout=30, wait_idle=False)
         assert contexts.reply["msg_type"] == "context_info_reply"
         assert contexts.content["status"] == "ok", contexts.content
