@@ -2,7 +2,8 @@
 
 IPC (Unix sockets in the user's private Jupyter runtime directory) is faster than loopback
 TCP and reachable only by this user. A Unix socket path has at most ~107 bytes, so TCP is
-used when the runtime directory's path is too long for the socket paths under it.
+used when the runtime directory's path is too long for the socket paths under it, and
+when that directory cannot be written.
 ``BEAKER_TRANSPORT`` (``ipc`` or ``tcp``) chooses explicitly. Kernels in containers always
 use TCP (their provisioner sets it).
 """
@@ -29,7 +30,21 @@ def local_transport() -> str:
         if chosen not in ("ipc", "tcp"):
             raise ValueError(f"{TRANSPORT_VARIABLE} must be ipc or tcp, not {chosen!r}")
         return chosen
-    return "ipc" if len(jupyter_runtime_dir()) <= IPC_DIR_LIMIT else "tcp"
+    runtime = jupyter_runtime_dir()
+    if len(runtime) > IPC_DIR_LIMIT or not _writable(runtime):
+        return "tcp"
+    return "ipc"
+
+
+def _writable(folder: str) -> bool:
+    """Whether ``folder`` exists (it is made if not, private) and this user can write in it."""
+    from jupyter_core.utils import ensure_dir_exists
+
+    try:
+        ensure_dir_exists(folder, mode=0o700)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def new_connection_file() -> str:

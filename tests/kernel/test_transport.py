@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from beaker_kernel.transport import local_transport
+
 from ..client import running_beaker
 
 # The subkernel's own view of its connection (Beaker removes the file once it answered).
@@ -72,3 +74,18 @@ def test_unknown_transport_is_a_clear_error(runtime: Path) -> None:
         contexts = client.request("context_info_request", timeout=30, wait_idle=False)
         assert contexts.reply["msg_type"] == "context_info_reply"
         assert contexts.content["status"] == "ok", contexts.content
+
+
+def test_tcp_when_the_runtime_directory_cannot_hold_sockets(
+    runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BEAKER_TRANSPORT", raising=False)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    assert local_transport() == "ipc"
+    # cannot be made, even by root
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", "/proc/beaker-runtime")
+    assert local_transport() == "tcp"
+    # too long for socket paths
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime / ("x" * 60)))
+    assert local_transport() == "tcp"
+    assert not (runtime / ("x" * 60)).exists()
