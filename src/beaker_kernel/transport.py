@@ -25,10 +25,8 @@ def local_transport() -> str:
     """``ipc`` or ``tcp``: the transport for kernels started as local processes."""
     from jupyter_core.paths import jupyter_runtime_dir
 
-    chosen = os.environ.get(TRANSPORT_VARIABLE, "")
+    chosen = chosen_transport()
     if chosen:
-        if chosen not in ("ipc", "tcp"):
-            raise ValueError(f"{TRANSPORT_VARIABLE} must be ipc or tcp, not {chosen!r}")
         return chosen
     runtime = jupyter_runtime_dir()
     if len(runtime) > IPC_DIR_LIMIT or not _writable(runtime):
@@ -45,6 +43,14 @@ def _writable(folder: str) -> bool:
     except OSError:
         return False
     return os.access(folder, os.W_OK | os.X_OK)
+
+
+def chosen_transport() -> str:
+    """``BEAKER_TRANSPORT`` when set (``ipc`` or ``tcp``), else ``""``."""
+    chosen = os.environ.get(TRANSPORT_VARIABLE, "")
+    if chosen and chosen not in ("ipc", "tcp"):
+        raise ValueError(f"{TRANSPORT_VARIABLE} must be ipc or tcp, not {chosen!r}")
+    return chosen
 
 
 def new_connection_file() -> str:

@@ -1,4 +1,5 @@
-"""The transport of a subkernel Beaker starts itself (outside the service)."""
+"""The transport of a subkernel Beaker starts itself (outside the service), and the
+transport the service gives its local kernels."""
 
 from __future__ import annotations
 
@@ -33,13 +34,22 @@ def connection(client) -> dict:
     return json.loads(run.stdout())
 
 
-def test_local_subkernel_uses_ipc_in_the_runtime_directory(
+def test_local_subkernel_uses_tcp_by_default(runtime: Path) -> None:
+    # A kernelspec may start its kernel in a container, where IPC paths are out of reach.
+    with running_beaker({"JUPYTER_RUNTIME_DIR": str(runtime)}) as (_, client):
+        seen = connection(client)
+        assert seen["info"]["transport"] == "tcp"
+        assert client.run("print(6 * 7)").stdout() == "42\n"
+
+
+def test_local_subkernel_uses_ipc_in_the_runtime_directory_when_chosen(
     runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    with running_beaker({"JUPYTER_RUNTIME_DIR": str(runtime)}) as (_, client):
+    env = {"JUPYTER_RUNTIME_DIR": str(runtime), "BEAKER_TRANSPORT": "ipc"}
+    with running_beaker(env) as (_, client):
         seen = connection(client)
         assert seen["info"]["transport"] == "ipc"
         assert Path(seen["file"]).parent == runtime
@@ -51,14 +61,6 @@ def test_local_subkernel_uses_ipc_in_the_runtime_directory(
     # nothing in the working directory, and the sockets are gone with the kernel
     assert list(work.iterdir()) == []
     assert list(runtime.glob(f"{stem}*")) == []
-
-
-def test_transport_can_be_chosen(runtime: Path) -> None:
-    env = {"JUPYTER_RUNTIME_DIR": str(runtime), "BEAKER_TRANSPORT": "tcp"}
-    with running_beaker(env) as (_, client):
-        seen = connection(client)
-        assert seen["info"]["transport"] == "tcp"
-        assert seen["info"]["ip"] == "127.0.0.1"
 
 
 def test_unknown_transport_is_a_clear_error(runtime: Path) -> None:

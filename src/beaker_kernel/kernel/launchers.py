@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from ..environment import subkernel_environment
 from ..errors import ServiceError, ServiceUnreachableError, SubkernelStartError
-from ..transport import local_transport, new_connection_file
+from ..transport import chosen_transport, new_connection_file
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ class LocalLauncher(SubkernelLauncher):
         from jupyter_client.manager import AsyncKernelManager
 
         try:
-            transport = local_transport()
+            # TCP unless chosen: a kernelspec may run its kernel where this machine's
+            # Unix sockets are out of reach (a container started by its argv).
+            transport = chosen_transport() or "tcp"
             manager = AsyncKernelManager(
                 kernel_name=kernel_name,
                 shutdown_wait_time=self._shutdown_wait_time,
