@@ -25,6 +25,8 @@ from typing import Any
 
 import zmq
 
+from beaker_kernel.transport import address
+
 #: Its kernelspec's name in the benchmark's server.
 NAME = "bench_floor"
 
@@ -36,13 +38,6 @@ CHANNELS = {
     "hb": (zmq.ROUTER, zmq.DEALER),
     "iopub": (zmq.XPUB, zmq.XSUB),
 }
-
-
-def address(info: dict[str, Any], channel: str) -> str:
-    port = info[f"{channel}_port"]
-    if info.get("transport") == "ipc":
-        return f"ipc://{info['ip']}-{port}"
-    return f"tcp://{info['ip']}:{port}"
 
 
 def kernelspec() -> dict[str, Any]:
@@ -85,8 +80,8 @@ def main(argv: list[str]) -> None:
         inner = context.socket(back_type)
         if channel in ("shell", "stdin"):
             inner.setsockopt(zmq.IDENTITY, identity)
-        outer.bind(address(front, channel))
-        inner.connect(address(back, channel))
+        outer.bind(address(front, f"{channel}_port"))
+        inner.connect(address(back, f"{channel}_port"))
         threading.Thread(target=zmq.proxy, args=(outer, inner), daemon=True).start()
     code = kernel.wait()
     shutil.rmtree(folder, ignore_errors=True)

@@ -66,6 +66,15 @@ class BeakerClient(BlockingKernelClient):
             msg["header"]["msg_id"], channel=channel, timeout=timeout, wait_idle=wait_idle
         )
 
+    def start_error(self, timeout: float = 60) -> str:
+        """The message of the ``SubkernelStartError`` a ``kernel_info_request`` is answered
+        with (the reply only: an error at once may come before this client's iopub
+        subscription is in place)."""
+        info = self.request("kernel_info_request", timeout=timeout, wait_idle=False)
+        assert info.content["status"] == "error", info.content
+        assert info.content["ename"] == "SubkernelStartError", info.content
+        return str(info.content["evalue"])
+
     def request_list(self, msg_type: str, content: list[Any], *, timeout: float = 60) -> Exchange:
         """A shell request whose content is a JSON list (upstream's set_agent_history does
         this; jupyter_client only sends objects, so the frame is written here)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 #: Longest runtime directory for which IPC socket paths (``<dir>/kernel-<uuid>-ipc-<n>``)
 #: stay under the ~107 bytes a Unix socket path may have.
@@ -65,3 +66,12 @@ def new_connection_file() -> str:
     runtime = jupyter_runtime_dir()
     ensure_dir_exists(runtime, mode=0o700)
     return os.path.join(runtime, f"kernel-{uuid.uuid4()}.json")
+
+
+def address(info: dict[str, Any], port_name: str) -> str:
+    """The ZMQ address of one channel in a connection file's ``info``."""
+    transport = info.get("transport", "tcp")
+    ip = info.get("ip", "127.0.0.1")
+    if transport == "ipc":
+        return f"ipc://{ip}-{info[port_name]}"
+    return f"{transport}://{ip}:{info[port_name]}"

@@ -28,10 +28,7 @@ def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
     )
     # No waiting for the kernel: the requests arrive while the start is failing.
     with running_beaker({"JUPYTER_PATH": str(tmp_path)}, wait=False) as (_, client):
-        info = client.request("kernel_info_request", timeout=60)
-        assert info.content["status"] == "error"
-        assert info.content["ename"] == "SubkernelStartError"
-        assert "'python3' kernel exited while starting" in info.content["evalue"]
+        assert "'python3' kernel exited while starting" in client.start_error()
 
         run = client.run("1 + 1", timeout=30)
         assert run.content["status"] == "error"
@@ -115,10 +112,7 @@ def test_subkernel_that_never_answers(tmp_path: Path) -> None:
     )
     env = {"JUPYTER_PATH": str(tmp_path), "BEAKER_SUBKERNEL_STARTUP_TIMEOUT": "2"}
     with running_beaker(env, wait=False) as (_, client):
-        info = client.request("kernel_info_request", timeout=60, wait_idle=False)
-        assert info.content["status"] == "error"
-        assert info.content["ename"] == "SubkernelStartError"
-        assert "'python3' kernel did not answer within 2 s" in info.content["evalue"]
+        assert "'python3' kernel did not answer within 2 s" in client.start_error()
 
 
 def test_startup_timeout_from_the_environment(

@@ -21,8 +21,9 @@ import zmq.asyncio
 from jupyter_client.session import Session
 
 from ..errors import MessageError
+from ..transport import address
 from ..wire import Frames, Request, encode, reply_type
-from .link import address, as_bytes
+from .link import as_bytes
 from .pump import ErrorHandler, Handler, Pump, send_frames
 
 log = logging.getLogger("beaker_kernel")

@@ -11,6 +11,7 @@ import zmq
 import zmq.asyncio
 from jupyter_client.session import Session
 
+from ..transport import address
 from .launchers import SubkernelHandle
 from .pump import ErrorHandler, Handler, Pump, send_frames, send_when_possible
 
@@ -114,12 +115,3 @@ class SubkernelLink:
 
 def as_bytes(value: str | bytes) -> bytes:
     return value.encode() if isinstance(value, str) else value
-
-
-def address(info: dict[str, Any], port_name: str) -> str:
-    """The ZMQ address of one channel in a connection file's ``info``."""
-    transport = info.get("transport", "tcp")
-    ip = info.get("ip", "127.0.0.1")
-    if transport == "ipc":
-        return f"ipc://{ip}-{info[port_name]}"
-    return f"{transport}://{ip}:{info[port_name]}"

@@ -36,7 +36,7 @@ from traitlets.config.loader import KVArgParseConfigLoader
 from .. import __version__
 from ..environment import is_secret
 from ..settings import env_bool, env_float, env_int
-from ..transport import local_transport
+from ..transport import chosen_transport, local_transport
 from . import redaction
 from .api_only import make_api_only
 from .auth import TokenOnlyIdentityProvider
@@ -83,7 +83,7 @@ def _check_environment() -> None:
     if port and not (port.isdigit() and int(port) <= 65535):
         raise SystemExit(f"BEAKER_PORT must be a port number, not {port!r}")
     try:
-        local_transport()
+        chosen_transport()
     except ValueError as e:
         raise SystemExit(str(e)) from None
     payload = _env("BEAKER_DEFAULT_CONTEXT_PAYLOAD")
