@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import zmq
 
 from ..client import BeakerClient
@@ -25,6 +27,80 @@ def test_kernel_info_comes_from_the_subkernel(shared_beaker: BeakerClient) -> No
     exchange = shared_beaker.request("kernel_info_request")
     assert exchange.content["implementation"] == "ipython"
     assert exchange.content["language_info"]["name"] == "python"
+
+
+def _shell_replies(client: BeakerClient, count: int) -> list[dict[str, Any]]:
+    return [client.get_shell_msg(timeout=30) for _ in range(count)]
+
+
+def _iopub_until_idle(client: BeakerClient, msg_ids: set[str]) -> list[tuple[str, str, str]]:
+    """(parent msg_id, msg_type, execution_state) of iopub messages until each of
+    ``msg_ids`` had its idle status."""
+    seen: list[tuple[str, str, str]] = []
+    waiting = set(msg_ids)
+    while waiting:
+        msg = client.get_iopub_msg(timeout=30)
+        parent = msg["parent_header"].get("msg_id", "")
+        if parent not in msg_ids:
+            continue
+        state = msg["content"].get("execution_state", "")
+        seen.append((parent, msg["msg_type"], state))
+        if state == "idle":
+            waiting.discard(parent)
+    return seen
+
+
+def test_kernel_info_keeps_its_place_among_shell_replies(shared_beaker: BeakerClient) -> None:
+    """kernel_info and a Beaker request sent back to back are answered in that order.
+
+    A front end connecting sends kernel_info, then beaker-ts asks for the context info and,
+    while handling the answer, waits for the kernel info: an answer overtaking it stalls
+    the page for good.
+    """
+    client = shared_beaker
+    client.drain_iopub()
+    info = client.session.msg("kernel_info_request", {})
+    context = client.session.msg("context_info_request", {})
+    client.shell_channel.send(info)
+    client.shell_channel.send(context)
+    info_id, context_id = info["header"]["msg_id"], context["header"]["msg_id"]
+    replies = _shell_replies(client, 2)
+    assert [(r["msg_type"], r["parent_header"]["msg_id"]) for r in replies] == [
+        ("kernel_info_reply", info_id),
+        ("context_info_reply", context_id),
+    ]
+    assert replies[0]["content"]["implementation"] == "ipython"
+    assert replies[0]["content"]["language_info"]["name"] == "python"
+    iopub = _iopub_until_idle(client, {info_id, context_id})
+    # Everything about kernel_info is published before anything about the next request.
+    assert iopub[:2] == [
+        (info_id, "status", "busy"),
+        (info_id, "status", "idle"),
+    ], iopub
+    assert (context_id, "context_info_response", "") in iopub[2:], iopub
+
+
+def test_kernel_info_during_a_cell_is_answered_after_it(shared_beaker: BeakerClient) -> None:
+    """While a cell runs, kernel_info goes to the subkernel: no idle before the cell's."""
+    client = shared_beaker
+    client.drain_iopub()
+    cell = client.session.msg(
+        "execute_request",
+        {"code": "import time; time.sleep(1.5)", "silent": False, "store_history": False},
+    )
+    info = client.session.msg("kernel_info_request", {})
+    client.shell_channel.send(cell)
+    client.shell_channel.send(info)
+    cell_id, info_id = cell["header"]["msg_id"], info["header"]["msg_id"]
+    replies = _shell_replies(client, 2)
+    assert [r["parent_header"]["msg_id"] for r in replies] == [cell_id, info_id]
+    assert replies[1]["content"]["language_info"]["name"] == "python"
+    states = [
+        (parent, state)
+        for parent, msg_type, state in _iopub_until_idle(client, {cell_id, info_id})
+        if msg_type == "status"
+    ]
+    assert states.index((cell_id, "idle")) < states.index((info_id, "idle")), states
 
 
 def _raw_socket(client: BeakerClient) -> zmq.Socket:

@@ -45,6 +45,9 @@ class SubkernelLink:
             sock.setsockopt(zmq.LINGER, 0)
         self.monitor = self.shell.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: The content of the subkernel's answer to the start-up ``kernel_info`` probe
+        #: (set once it answered); Beaker answers front ends' ``kernel_info`` with it.
+        self.kernel_info: dict[str, Any] | None = None
         # Plain sockets sharing the handles, for sending without a future per message, and
         # the pumps reading the channels (see pump.py).
         self._now: dict[str, zmq.Socket[bytes]] = {

@@ -91,7 +91,8 @@ class Relay:
         self._executor.fail_link(link, error)
 
     async def probe(self, link: SubkernelLink, timeout: float) -> None:
-        await self._executor.request("kernel_info_request", {}, timeout=timeout, link=link)
+        result = await self._executor.request("kernel_info_request", {}, timeout=timeout, link=link)
+        link.kernel_info = result.reply
 
     # ------------------------------------------------------------ loops
 
