@@ -33,9 +33,21 @@ class PageRun:
         result = self.report.get("result")
         assert result is not None, f"the page reported nothing: {_short(self.report)}"
         assert self.report.get("timedOut") is False, (
-            f"the scenario did not finish; steps so far: {self.summary()}"
+            f"the scenario did not finish; steps so far: {self.summary()}\n"
+            f"its last kernel messages:\n{self.timeline()}"
         )
         return result
+
+    def timeline(self, last: int = 40) -> str:
+        """The last kernel messages the page sent and received, one line each: when the
+        page stalls, they show whether the kernel answered and in which order."""
+        messages = (self.report.get("result") or {}).get("messages") or []
+        return "\n".join(
+            f"{m.get('t', 0):9.0f} ms {m.get('direction', '?'):4} {m.get('channel', '?'):7} "
+            f"{m.get('msg_type')} (to {m.get('parent_msg_type')} "
+            f"{str(m.get('parent_msg_id') or m.get('msg_id') or '')[:20]})"
+            for m in messages[-last:]
+        )
 
     def summary(self) -> dict[str, str]:
         result = self.report.get("result") or {}
