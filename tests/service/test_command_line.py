@@ -70,6 +70,33 @@ def test_command_line_ip_wins_and_beaker_kernels_follow_it(tmp_path: Path) -> No
         stop_service(service)
 
 
+def test_a_read_only_config_directory_with_an_ipython_directory(tmp_path: Path) -> None:
+    """The service and its Beaker kernels start when the Jupyter config directory cannot
+    be written to and an IPython directory exists (jupyter_core would migrate IPython 3's
+    configuration and write a marker there).
+
+    The marker is a dangling link into /proc: it cannot be opened for update and cannot
+    be created, which stands in for a read-only mount even for root.
+    """
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "migrated").symlink_to("/proc/1/no-such-directory/migrated")
+    ipython_dir = tmp_path / "ipython"
+    (ipython_dir / "profile_default").mkdir(parents=True)
+    service = start_service(
+        tmp_path, {"JUPYTER_CONFIG_DIR": str(config_dir), "IPYTHONDIR": str(ipython_dir)}
+    )
+    try:
+        _, ws = service.beaker_session()
+        try:
+            _, stdout = ws.execute("print(6 * 7)")
+        finally:
+            ws.close()
+        assert stdout == "42\n"
+    finally:
+        stop_service(service)
+
+
 def test_config_file_wins_over_the_environment(tmp_path: Path) -> None:
     port, env_port = free_port(), free_port()
     config_dir = tmp_path / "config"

@@ -82,6 +82,9 @@ class BeakerKernelApp(JupyterApp):
     def _default_config_file_name(self) -> str:
         return "jupyter_beaker_kernel_config"
 
+    def migrate_config(self) -> None:
+        """Skipped: see :func:`beaker_kernel.service.app.BeakerServerApp.migrate_config`."""
+
     connection_file = Unicode(help="The connection file the front end wrote.").tag(config=True)
 
     default_language = Unicode(

@@ -120,6 +120,13 @@ class BeakerServerApp(ServerApp):
 
     port_retries_default_value = 0
 
+    def migrate_config(self) -> None:
+        """Skipped (and so in the Beaker kernel): Beaker never had IPython 3's
+        configuration to move. jupyter_core moves it when an IPython directory exists and
+        then writes a marker into the Jupyter config directory, so a read-only one (a
+        mounted ConfigMap, say) stopped the service and made every Beaker kernel exit at
+        start."""
+
     @default("ip")
     def _beaker_default_ip(self) -> str:
         return _env("BEAKER_IP", fallback="127.0.0.1")
