@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ..service_client import free_port
-from .conftest import start_service, stop_service
+from .conftest import Service, start_service, stop_service
 
 FORMS = {
     "--port=N": ["--port={port}"],
@@ -48,6 +48,16 @@ def test_command_line_port_wins_over_the_environment(tmp_path: Path, form: str) 
     assert "Unrecognized" not in log
 
 
+def beaker_stdout(service: Service, code: str) -> str:
+    """What ``code`` prints in a new Beaker session of ``service``."""
+    _, ws = service.beaker_session()
+    try:
+        _, stdout = ws.execute(code)
+    finally:
+        ws.close()
+    return stdout
+
+
 def test_command_line_ip_wins_and_beaker_kernels_follow_it(tmp_path: Path) -> None:
     port = free_port()
     service = start_service(
@@ -60,12 +70,7 @@ def test_command_line_ip_wins_and_beaker_kernels_follow_it(tmp_path: Path) -> No
     try:
         assert not listening("127.0.0.1", port)
         # the Beaker kernel reaches its service at the address it listens on
-        _, ws = service.beaker_session()
-        try:
-            _, stdout = ws.execute("print(6 * 7)")
-        finally:
-            ws.close()
-        assert stdout == "42\n"
+        assert beaker_stdout(service, "print(6 * 7)") == "42\n"
     finally:
         stop_service(service)
 
@@ -87,12 +92,7 @@ def test_a_read_only_config_directory_with_an_ipython_directory(tmp_path: Path) 
         tmp_path, {"JUPYTER_CONFIG_DIR": str(config_dir), "IPYTHONDIR": str(ipython_dir)}
     )
     try:
-        _, ws = service.beaker_session()
-        try:
-            _, stdout = ws.execute("print(6 * 7)")
-        finally:
-            ws.close()
-        assert stdout == "42\n"
+        assert beaker_stdout(service, "print(6 * 7)") == "42\n"
     finally:
         stop_service(service)
 
