@@ -105,17 +105,27 @@ class BeakerClient(BlockingKernelClient):
         return exchange
 
     def iopub_until_idle(self, msg_id: str, deadline: float) -> list[dict[str, Any]]:
+        return self.iopub_until_each_idle({msg_id}, deadline)
+
+    def iopub_until_each_idle(self, msg_ids: set[str], deadline: float) -> list[dict[str, Any]]:
+        """The iopub messages parented to any of ``msg_ids``, in the order they came,
+        until each of them had its ``idle`` status."""
         found: list[dict[str, Any]] = []
-        while True:
+        waiting = set(msg_ids)
+        while waiting:
             try:
                 msg = self.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
             except Empty:
-                raise TimeoutError(f"No idle status for {msg_id} in time; got {found}") from None
-            if msg["parent_header"].get("msg_id") != msg_id:
+                raise TimeoutError(
+                    f"No idle status for {sorted(waiting)} in time; got {found}"
+                ) from None
+            parent = msg["parent_header"].get("msg_id")
+            if parent not in msg_ids:
                 continue
             found.append(msg)
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return found
+                waiting.discard(parent)
+        return found
 
     def run(self, code: str, *, timeout: float = 60, **options: Any) -> Exchange:
         """Execute ``code`` as a user cell."""

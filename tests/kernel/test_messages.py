@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import zmq
@@ -36,18 +37,10 @@ def _shell_replies(client: BeakerClient, count: int) -> list[dict[str, Any]]:
 def _iopub_until_idle(client: BeakerClient, msg_ids: set[str]) -> list[tuple[str, str, str]]:
     """(parent msg_id, msg_type, execution_state) of iopub messages until each of
     ``msg_ids`` had its idle status."""
-    seen: list[tuple[str, str, str]] = []
-    waiting = set(msg_ids)
-    while waiting:
-        msg = client.get_iopub_msg(timeout=30)
-        parent = msg["parent_header"].get("msg_id", "")
-        if parent not in msg_ids:
-            continue
-        state = msg["content"].get("execution_state", "")
-        seen.append((parent, msg["msg_type"], state))
-        if state == "idle":
-            waiting.discard(parent)
-    return seen
+    return [
+        (m["parent_header"]["msg_id"], m["msg_type"], m["content"].get("execution_state", ""))
+        for m in client.iopub_until_each_idle(msg_ids, time.monotonic() + 30)
+    ]
 
 
 def test_kernel_info_keeps_its_place_among_shell_replies(shared_beaker: BeakerClient) -> None:
