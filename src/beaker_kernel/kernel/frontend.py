@@ -139,6 +139,19 @@ class FrontEnd:
         msg = self.session.msg(msg_type, content, parent=parent)
         self.send_now(self.socket(channel), encode(self.session, msg, idents))
 
+    def answer(
+        self,
+        channel: str,
+        idents: list[bytes],
+        parent: dict[str, Any],
+        msg_type: str,
+        content: dict[str, Any],
+    ) -> None:
+        """Answer a request with ``content`` inside busy/idle, as a kernel does."""
+        self.publish("status", {"execution_state": "busy"}, parent)
+        self.send_reply(channel, idents, parent, msg_type, content)
+        self.publish("status", {"execution_state": "idle"}, parent)
+
     def reply(self, request: Request, content: dict[str, Any], msg_type: str | None = None) -> None:
         """Answer ``request`` on its own channel (default type: ``<name>_reply``)."""
         self.send_reply(

@@ -7,7 +7,7 @@
 * Any other non-standard ``*_request`` on shell gets a ``status: error`` reply naming the
   requests Beaker knows.
 * ``kernel_info_request`` on shell is answered with the subkernel's own answer to the
-  start-up probe, in order with the other shell replies (see ``_answers_kernel_info``).
+  start-up probe, in order with the other shell replies (see ``_own_kernel_info``).
 * Everything else is forwarded to the subkernel with its frames unchanged (after the
   interceptors of that message type, if a context registered any).
 """
@@ -263,10 +263,7 @@ class Router:
             f"Unknown message type {msg_type!r}. This kernel answers the Jupyter shell "
             f"messages and: {', '.join(known)}."
         ).reply_content()
-        frontend = self._frontend
-        frontend.publish("status", {"execution_state": "busy"}, header)
-        frontend.send_reply(channel, frames.idents, header, reply_type(msg_type), content)
-        frontend.publish("status", {"execution_state": "idle"}, header)
+        self._frontend.answer(channel, frames.idents, header, reply_type(msg_type), content)
 
     def _forward_now(
         self, channel: str, frames: Frames, header: dict[str, Any]
@@ -334,35 +331,25 @@ class Router:
         if pending is not None:
             await pending
 
-    def _answers_kernel_info(self, link: SubkernelLink, channel: str) -> bool:
-        """Whether Beaker answers a shell ``kernel_info_request`` itself.
+    def _own_kernel_info(self, link: SubkernelLink, channel: str) -> dict[str, Any] | None:
+        """What Beaker answers a ``kernel_info_request`` with itself, or ``None`` to forward it.
 
-        It does with the subkernel's own answer to the start-up probe, so the reply keeps
-        its place among the shell replies: forwarded, it could be overtaken by the answer
-        to a Beaker request sent after it, and beaker-ts waits for the kernel info while
-        it handles ``context_info_response`` (its message queue then stalls for good).
-        Forwarded as before while another shell request waits for the subkernel (a
-        running cell: the subkernel answers after it, and no ``idle`` comes before the
-        cell's) or when a context intercepts ``kernel_info``.
+        On shell, the subkernel's own answer to the start-up probe, so the reply keeps its
+        place among the shell replies: forwarded, it could be overtaken by the answer to a
+        Beaker request sent after it, and beaker-ts waits for the kernel info while it
+        handles ``context_info_response`` (its message queue then stalls for good).
+        Forwarded as before while another shell request waits for the subkernel (a running
+        cell: the subkernel answers after it, and no ``idle`` comes before the cell's) or
+        when a context intercepts ``kernel_info``.
         """
-        return (
-            channel == "shell"
-            and link.kernel_info is not None
-            and not any(request.channel == "shell" for request in self._pending)
-            and "kernel_info_request"
-            not in self._interceptors.types("shell", Direction.TO_SUBKERNEL)
-            and "kernel_info_reply" not in self._interceptors.types("shell", Direction.TO_FRONTEND)
-        )
-
-    def _answer_kernel_info(
-        self, link: SubkernelLink, frames: Frames, header: dict[str, Any]
-    ) -> None:
-        frontend = self._frontend
-        frontend.publish("status", {"execution_state": "busy"}, header)
-        frontend.send_reply(
-            "shell", frames.idents, header, "kernel_info_reply", dict(link.kernel_info or {})
-        )
-        frontend.publish("status", {"execution_state": "idle"}, header)
+        if (
+            channel != "shell"
+            or any(request.channel == "shell" for request in self._pending)
+            or "kernel_info_request" in self._interceptors.types("shell", Direction.TO_SUBKERNEL)
+            or "kernel_info_reply" in self._interceptors.types("shell", Direction.TO_FRONTEND)
+        ):
+            return None
+        return link.kernel_info
 
     def _note_items(self, frames: Frames, header: dict[str, Any]) -> None:
         msg_id = header.get("msg_id")
@@ -377,8 +364,11 @@ class Router:
         header: dict[str, Any],
         msg_type: str,
     ) -> Awaitable[None] | None:
-        if msg_type == "kernel_info_request" and self._answers_kernel_info(link, channel):
-            self._answer_kernel_info(link, frames, header)
+        if (
+            msg_type == "kernel_info_request"
+            and (kernel_info := self._own_kernel_info(link, channel)) is not None
+        ):
+            self._frontend.answer(channel, frames.idents, header, "kernel_info_reply", kernel_info)
             return None
         msg_id = header.get("msg_id")
         if isinstance(msg_id, str) and msg_type.endswith("_request"):
