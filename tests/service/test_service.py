@@ -170,3 +170,61 @@ def test_local_kernels_use_ipc_when_the_runtime_path_allows(tmp_path: Path) -> N
     finally:
         stop_service(service)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_a_claimed_subkernel_follows_its_beaker_kernel(tmp_path: Path) -> None:
+    """The server does not read a claimed subkernel's iopub (its messages reach the server
+    through the Beaker kernel): the subkernel is listed with its Beaker kernel's state, and
+    the culler leaves it to its Beaker kernel."""
+    service = start_service(
+        tmp_path,
+        args=[
+            "--MappingKernelManager.cull_idle_timeout=2",
+            "--MappingKernelManager.cull_interval=1",
+            "--log-level=DEBUG",
+        ],
+    )
+    try:
+        beaker_id, ws = service.beaker_session()
+        try:
+            _, stdout = ws.execute("x = 6 * 7; print('set')")
+            assert stdout == "set\n"
+            sub_id = next(k["id"] for k in service.kernels() if k["id"] != beaker_id)
+            watched = f"activity on {sub_id}"
+            before = service.log_path.read_text(errors="replace").count(watched)
+
+            msg_id = ws.send("execute_request", {"code": "import time; time.sleep(3)"})
+            ws.wait_for_iopub(
+                lambda m: (
+                    m["msg_type"] == "status"
+                    and m["content"]["execution_state"] == "busy"
+                    and m["parent_header"].get("msg_id") == msg_id
+                )
+            )
+            busy = {k["id"]: k for k in service.kernels()}
+            assert busy[sub_id]["execution_state"] == "busy"
+            assert busy[beaker_id]["execution_state"] == "busy"
+            ws.wait_for_reply(msg_id)
+            ws.wait_for_iopub(
+                lambda m: (
+                    m["msg_type"] == "status"
+                    and m["content"]["execution_state"] == "idle"
+                    and m["parent_header"].get("msg_id") == msg_id
+                )
+            )
+            idle = {k["id"]: k for k in service.kernels()}
+            assert idle[sub_id]["execution_state"] == "idle"
+            assert idle[sub_id]["last_activity"] == idle[beaker_id]["last_activity"]
+
+            # idle for longer than the culler's limit: the Beaker kernel has a
+            # connection, so neither is culled, and the subkernel keeps its variables
+            time.sleep(4)
+            assert {k["id"] for k in service.kernels()} == {beaker_id, sub_id}
+            _, stdout = ws.execute("print(x)")
+            assert stdout == "42\n"
+            # the server recorded nothing from the subkernel's own iopub meanwhile
+            assert service.log_path.read_text(errors="replace").count(watched) == before
+        finally:
+            ws.close()
+    finally:
+        stop_service(service)

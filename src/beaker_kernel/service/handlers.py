@@ -46,6 +46,7 @@ from .. import __version__
 from ..agent.summary import check_request
 from ..errors import BeakerError, MessageError
 from ..lib.subkernel import discover_subkernels
+from .kernels import BeakerMappingKernelManager
 from .prestart import discard
 from .state import ServiceState
 from .summary import SummaryProcess, SummarySlots, summarizer_environment
@@ -88,6 +89,9 @@ class BeakerHandler(ExtensionHandlerMixin, APIHandler):
         km.stop_restarter()
         km.autorestart = False
         self.beaker.claim(kernel_id, parent_id)
+        if parent_id is not None and isinstance(self.kernel_manager, BeakerMappingKernelManager):
+            # What it publishes reaches the server through its Beaker kernel (kernels.py).
+            self.kernel_manager.unwatch_subkernel(kernel_id)
 
 
 class HealthHandler(ExtensionHandlerMixin, JupyterHandler):

@@ -20,6 +20,15 @@ Two moments in a kernel's start make Jupyter Server's own manager answer 500:
   kernel. :class:`BeakerMappingKernelManager` waits for that start to end and then
   deletes the kernel, so ``DELETE /api/kernels/<id>`` always removes it — and, for a
   Beaker kernel, its subkernels.
+
+The server records every kernel's activity (for ``GET /api/kernels`` and the culler) by
+reading and decoding all it publishes on iopub, in its one event loop. For a subkernel
+that doubles the server's work per message: what the subkernel publishes reaches the front
+end through its Beaker kernel, whose iopub the server reads anyway. A subkernel that a
+Beaker kernel claimed is therefore not watched (:meth:`BeakerMappingKernelManager.
+unwatch_subkernel`): ``GET /api/kernels`` shows it with its Beaker kernel's
+``execution_state`` and ``last_activity``, and the culler leaves it to its Beaker kernel,
+whose deletion deletes it.
 """
 
 from __future__ import annotations
@@ -182,7 +191,46 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
 
     shutdown_kernel = _async_shutdown_kernel  # type: ignore[assignment]
 
+    # ------------------------------------------------------------ claimed subkernels
+
+    def _living_parent(self, kernel_id: str) -> str | None:
+        """The Beaker kernel that claimed ``kernel_id``, while the server still has it."""
+        state = get_state()
+        parent_id = state.parents.get(kernel_id) if state is not None else None
+        return parent_id if parent_id is not None and parent_id in self else None
+
+    def unwatch_subkernel(self, kernel_id: str) -> None:
+        """Stop recording the activity of ``kernel_id``, just claimed by a Beaker kernel
+        (see the module's documentation); a restart with new ports does not start it
+        again (:meth:`start_watching_activity`)."""
+        kernel = self.get_kernel(kernel_id)
+        stream = getattr(kernel, "_activity_stream", None)
+        if stream is not None:
+            if not stream.socket.closed:
+                stream.close()
+            kernel._activity_stream = None  # type: ignore[attr-defined]
+
+    def start_watching_activity(self, kernel_id: str) -> None:
+        state = get_state()
+        if state is not None and kernel_id in state.parents:
+            return
+        super().start_watching_activity(kernel_id)  # type: ignore[no-untyped-call]
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        if self._living_parent(kernel_id) is not None:
+            return  # it goes with its Beaker kernel, which is culled on its own activity
+        await super().cull_kernel_if_idle(kernel_id)  # type: ignore[no-untyped-call]
+
     def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        model = self._own_model(kernel_id)
+        parent_id = self._living_parent(kernel_id)
+        if parent_id is not None:
+            parent = self._own_model(parent_id)
+            model["execution_state"] = parent["execution_state"]
+            model["last_activity"] = parent["last_activity"]
+        return model
+
+    def _own_model(self, kernel_id: str) -> dict[str, Any]:
         self._check_kernel_id(kernel_id)  # type: ignore[no-untyped-call]
         kernel = self._kernels[kernel_id]
         if not kernel.trait_has_value("last_activity"):
