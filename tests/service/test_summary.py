@@ -309,8 +309,15 @@ def test_without_a_model_is_503(tmp_path: Path) -> None:
 
 
 def summarizer_processes(svc: Service) -> list[psutil.Process]:
-    children = psutil.Process(svc.process.pid).children(recursive=True)
-    return [p for p in children if "beaker_kernel.agent.summary" in " ".join(p.cmdline())]
+    found = []
+    for child in psutil.Process(svc.process.pid).children(recursive=True):
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            continue  # it ended between the listing and this look
+        if "beaker_kernel.agent.summary" in command:
+            found.append(child)
+    return found
 
 
 def wait_until(predicate: Any, timeout: float = 15) -> bool:
