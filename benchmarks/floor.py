@@ -7,11 +7,18 @@ message, no decoding, no re-signing). Whatever this kernel costs over the plain 
 is the price of the extra process and its ZMQ hops on this machine, which no amount of
 work on Beaker's Python code can remove.
 
+``BEAKER_BENCH_FLOOR_PYTHON`` (channel names, comma-separated, e.g. ``shell`` or
+``shell,iopub``) relays those channels through the cheapest Python loop instead: Beaker's
+own :class:`~beaker_kernel.kernel.pump.Pump` on an asyncio loop, each message received and
+sent on unchanged (no decoding, no signature check, no re-signing). That is the floor of a
+design that keeps those channels in Python, whatever its Python does with a message.
+
 Not a Beaker kernel and not for use: it has no interrupts beyond SIGINT and no restarts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -25,10 +32,14 @@ from typing import Any
 
 import zmq
 
+from beaker_kernel.kernel.pump import Pump, send_frames
 from beaker_kernel.transport import address
 
 #: Its kernelspec's name in the benchmark's server.
 NAME = "bench_floor"
+
+#: Names the channels relayed in Python instead of C (see the module's documentation).
+PYTHON_VARIABLE = "BEAKER_BENCH_FLOOR_PYTHON"
 
 #: channel → (socket facing the server, socket facing the ipykernel)
 CHANNELS = {
@@ -73,8 +84,13 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, lambda *_: kernel.send_signal(signal.SIGINT))
     signal.signal(signal.SIGTERM, lambda *_: kernel.terminate())
 
+    in_python = {c.strip() for c in os.environ.get(PYTHON_VARIABLE, "").split(",") if c.strip()}
+    unknown = in_python - set(CHANNELS) - {"hb"}
+    if unknown:
+        raise SystemExit(f"{PYTHON_VARIABLE}: unknown channels {sorted(unknown)}")
     context = zmq.Context()
     identity = uuid.uuid4().bytes  # shell and stdin share it, as the ipykernel expects
+    pairs = []
     for channel, (front_type, back_type) in CHANNELS.items():
         outer = context.socket(front_type)
         inner = context.socket(back_type)
@@ -82,10 +98,39 @@ def main(argv: list[str]) -> None:
             inner.setsockopt(zmq.IDENTITY, identity)
         outer.bind(address(front, f"{channel}_port"))
         inner.connect(address(back, f"{channel}_port"))
-        threading.Thread(target=zmq.proxy, args=(outer, inner), daemon=True).start()
-    code = kernel.wait()
+        if channel in in_python:
+            pairs.append((channel, outer, inner))
+        else:
+            threading.Thread(target=zmq.proxy, args=(outer, inner), daemon=True).start()
+    code = asyncio.run(_relay_in_python(pairs, kernel)) if pairs else kernel.wait()
     shutil.rmtree(folder, ignore_errors=True)
     os._exit(code)  # the proxy threads never return
+
+
+async def _relay_in_python(
+    pairs: list[tuple[str, zmq.Socket[bytes], zmq.Socket[bytes]]], kernel: subprocess.Popen[bytes]
+) -> int:
+    """Relay each pair's messages both ways with a pump per socket until the kernel exits."""
+    pumps: dict[zmq.Socket[bytes], Pump] = {}
+
+    def relay(to: zmq.Socket[bytes]) -> Any:
+        def handle(raw: list[bytes]) -> None:
+            send_frames(to, raw)
+            peer = pumps.get(to)
+            if peer is not None:
+                peer.kick()  # a send may use up the edge of a message that arrived on ``to``
+
+        return handle
+
+    def on_error(error: BaseException) -> None:
+        print(f"floor: relaying failed: {error!r}", file=sys.stderr)
+
+    for channel, outer, inner in pairs:
+        for source, to in ((outer, inner), (inner, outer)):
+            pumps[source] = Pump(source, relay(to), name=channel, on_error=on_error)
+    for pump in pumps.values():
+        pump.start()
+    return await asyncio.to_thread(kernel.wait)
 
 
 if __name__ == "__main__":
