@@ -406,6 +406,20 @@ class Session:
         while sock is not None and select.select([sock], [], [], 0)[0]:
             self.ws.recv_data_frame(control_frame=True)
 
+    def settle(self, seconds: float) -> None:
+        """Wait ``seconds``, reading and decoding what arrives meanwhile, as a front end
+        handles messages when they come: the trailing ``idle`` of the last request, and
+        what a context publishes after a cell (the default context's preview and kernel
+        state). Read after the next send instead, they would count in its round trip."""
+        deadline = time.monotonic() + seconds
+        sock = self.ws.sock
+        while (remaining := deadline - time.monotonic()) > 0:
+            if sock is None or not select.select([sock], [], [], remaining)[0]:
+                continue
+            opcode, frame = self.ws.recv_data_frame(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                json.loads(frame.data)
+
     def execute(self, code: str, *, idle: bool = False) -> Reply:
         """Run ``code``; time it from the send to the reply (to ``idle`` if ``idle``)."""
         started = time.perf_counter()

@@ -179,7 +179,7 @@ def round_trips(
             for label, session in sessions.items():
                 for _ in range(count):
                     if pause:
-                        time.sleep(pause)
+                        session.settle(pause)
                     samples[label].append(session.execute(code).seconds)
             done += count
         results[mode] = {label: summary(values) for label, values in samples.items()}
