@@ -8,7 +8,6 @@ themselves. Only the header (and, for replies, the parent header) is decoded.
 
 from __future__ import annotations
 
-import hmac
 import json
 from dataclasses import dataclass, field
 from hmac import compare_digest
@@ -41,27 +40,6 @@ class InvalidSignature(MessageError):
     """A message whose HMAC signature does not match the session key."""
 
 
-class Signer:
-    """Signs and checks messages as ``session`` does (``session.sign``), in one call to
-    OpenSSL per message instead of an HMAC object copied and fed frame by frame in Python:
-    on the forwarding path, where every message is checked and signed again, that is most
-    of the cost of signing. Made once per session; the session's key must not change."""
-
-    __slots__ = ("_digest", "_key")
-
-    def __init__(self, session: Session) -> None:
-        self._key = bytes(session.key) if session.auth is not None else b""
-        # "hmac-sha256" → "sha256", as Session reads its signature_scheme
-        self._digest = session.signature_scheme.split("-", 1)[1]
-
-    def sign(self, parts: list[bytes]) -> bytes:
-        """The signature of ``[header, parent_header, metadata, content]`` (``b""``
-        without a key)."""
-        if not self._key:
-            return b""
-        return hmac.digest(self._key, b"".join(parts), self._digest).hex().encode()
-
-
 @dataclass
 class Frames:
     """One multipart message split at the delimiter.
@@ -83,18 +61,19 @@ class Frames:
             raise MessageError(f"Malformed Jupyter message: {len(parts)} frames after delimiter")
         return cls(frames[:index], parts)
 
-    def verify(self, signer: Signer) -> None:
-        """Raise :class:`InvalidSignature` unless ``signer``'s key signed these frames."""
-        expected = signer.sign(self.parts[1:5])
-        if expected and not compare_digest(self.parts[0], expected):
+    def verify(self, session: Session) -> None:
+        """Raise :class:`InvalidSignature` unless ``session``'s key signed these frames."""
+        if session.auth is None:
+            return
+        if not compare_digest(self.parts[0], session.sign(self.parts[1:5])):
             raise InvalidSignature("Message signature does not match the session key")
 
-    def resigned(self, signer: Signer, idents: list[bytes] | None = None) -> list[bytes]:
-        """The frames to send, signed by ``signer``, with ``idents`` (default: the same)."""
+    def resigned(self, session: Session, idents: list[bytes] | None = None) -> list[bytes]:
+        """The frames to send, signed by ``session``, with ``idents`` (default: the same)."""
         return [
             *(self.idents if idents is None else idents),
             DELIM,
-            signer.sign(self.parts[1:5]),
+            session.sign(self.parts[1:5]),
             *self.parts[1:],
         ]
 

@@ -16,7 +16,7 @@ from jupyter_client.session import Session
 
 from beaker_kernel.kernel import BeakerKernelApp
 from beaker_kernel.lib.subkernel import discover_subkernels
-from beaker_kernel.wire import Frames, Signer
+from beaker_kernel.wire import Frames
 
 FRONT_KEY = b"front-end-key"
 SUB_KEY = b"subkernel-key"
@@ -56,10 +56,6 @@ class FakeLink:
     @property
     def kernel_name(self) -> str:
         return "python3"
-
-    @property
-    def signer(self) -> Signer:
-        return Signer(self.session)
 
     def socket(self, channel: str) -> FakeSocket:
         return self.control if channel == "control" else self.shell
@@ -114,7 +110,7 @@ class Harness:
 
 def decode(raw: list[bytes], session: Session) -> dict[str, Any]:
     frames = Frames.split(raw)
-    frames.verify(Signer(session))
+    frames.verify(session)
     return {
         "idents": frames.idents,
         "header": frames.header(),

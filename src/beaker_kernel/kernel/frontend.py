@@ -22,7 +22,7 @@ from jupyter_client.session import Session
 
 from ..errors import MessageError
 from ..transport import address
-from ..wire import Frames, Request, Signer, encode, reply_type
+from ..wire import Frames, Request, encode, reply_type
 from .link import as_bytes
 from .pump import ErrorHandler, Handler, Pump, send_frames
 
@@ -39,8 +39,6 @@ class FrontEnd:
             signature_scheme=connection_info.get("signature_scheme", "hmac-sha256"),
             username="beaker",
         )
-        #: Checks and signs relayed messages with :attr:`session`'s key.
-        self.signer = Signer(self.session)
         self._zmq = zmq_context
         self._topic_prefix = f"kernel.{uuid.uuid4()}.".encode()
         self._now: dict[zmq.asyncio.Socket, zmq.Socket[bytes]] = {}
@@ -103,7 +101,7 @@ class FrontEnd:
 
     def forward(self, channel: str, frames: Frames) -> None:
         """Send a message from the subkernel (its signature checked) on, signed by Beaker."""
-        self.send_now(self.socket(channel), frames.resigned(self.signer))
+        self.send_now(self.socket(channel), frames.resigned(self.session))
 
     def publish(
         self,

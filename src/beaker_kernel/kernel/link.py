@@ -12,7 +12,6 @@ import zmq.asyncio
 from jupyter_client.session import Session
 
 from ..transport import address
-from ..wire import Signer
 from .launchers import SubkernelHandle
 from .pump import ErrorHandler, Handler, Pump, send_frames, send_when_possible
 
@@ -32,8 +31,6 @@ class SubkernelLink:
             signature_scheme=info.get("signature_scheme", "hmac-sha256"),
             username="beaker",
         )
-        #: Checks and signs relayed messages with :attr:`session`'s key.
-        self.signer = Signer(self.session)
         # shell and stdin share one identity: the subkernel sends input_request to the
         # identity of the shell request's sender.
         identity = uuid.uuid4().bytes

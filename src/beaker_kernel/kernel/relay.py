@@ -124,7 +124,7 @@ class Relay:
         """A shell or control reply from the subkernel."""
         try:
             frames = Frames.split(raw)
-            frames.verify(link.signer)
+            frames.verify(link.session)
             parent = frames.parent_header()
         except MessageError as e:
             log.warning("Dropped a reply from the subkernel: %s", e.message)
@@ -167,7 +167,7 @@ class Relay:
         """A question of the subkernel's (``input_request``) for the front end."""
         try:
             frames = Frames.split(raw)
-            frames.verify(link.signer)
+            frames.verify(link.session)
         except MessageError as e:
             log.warning("Dropped a stdin message from the subkernel: %s", e.message)
             return None
@@ -192,7 +192,7 @@ class Relay:
         """An iopub message of the subkernel."""
         try:
             frames = Frames.split(raw)
-            frames.verify(link.signer)
+            frames.verify(link.session)
         except MessageError as e:
             log.warning("Dropped an iopub message from the subkernel: %s", e.message)
             return None

@@ -126,7 +126,7 @@ class Router:
         to wait for; the channel reads nothing more meanwhile.
         """
         frames = Frames.split(raw)
-        frames.verify(self._frontend.signer)
+        frames.verify(self._frontend.session)
         if channel == "stdin":
             return self._forward_stdin(frames)
         header = frames.header()
@@ -377,7 +377,7 @@ class Router:
                 pending.history_session = requested_session(frames)
             self._pending.add(msg_id, pending)
         self._post_execute.cancel()
-        return link.send(channel, frames.resigned(link.signer))
+        return link.send(channel, frames.resigned(link.session))
 
     async def forward_decoded(self, channel: str, message: Any) -> None:
         """Forward a decoded message (a context's handler returned one) to the subkernel."""
@@ -425,4 +425,4 @@ class Router:
 
     def _send_stdin(self, link: SubkernelLink, frames: Frames) -> Awaitable[None] | None:
         self._relay.subkernel_asking = max(0, self._relay.subkernel_asking - 1)
-        return link.send("stdin", frames.resigned(link.signer))
+        return link.send("stdin", frames.resigned(link.session))
