@@ -196,6 +196,17 @@ class KernelSocket:
         """The first iopub message for which ``predicate`` holds."""
         return self.wait_for(lambda m: m["channel"] == "iopub" and predicate(m), timeout)
 
+    def wait_for_status(self, msg_id: str, state: str, timeout: float = 60) -> dict[str, Any]:
+        """The ``status`` message ``state`` (busy, idle) of the request ``msg_id``."""
+        return self.wait_for_iopub(
+            lambda m: (
+                m["msg_type"] == "status"
+                and m["content"]["execution_state"] == state
+                and m["parent_header"].get("msg_id") == msg_id
+            ),
+            timeout,
+        )
+
     def wait_for_reply(
         self, msg_id: str, channel: str = "shell", timeout: float = 60
     ) -> dict[str, Any]:

@@ -194,24 +194,12 @@ def test_a_claimed_subkernel_follows_its_beaker_kernel(tmp_path: Path) -> None:
             before = service.log_path.read_text(errors="replace").count(watched)
 
             msg_id = ws.send("execute_request", {"code": "import time; time.sleep(3)"})
-            ws.wait_for_iopub(
-                lambda m: (
-                    m["msg_type"] == "status"
-                    and m["content"]["execution_state"] == "busy"
-                    and m["parent_header"].get("msg_id") == msg_id
-                )
-            )
+            ws.wait_for_status(msg_id, "busy")
             busy = {k["id"]: k for k in service.kernels()}
             assert busy[sub_id]["execution_state"] == "busy"
             assert busy[beaker_id]["execution_state"] == "busy"
             ws.wait_for_reply(msg_id)
-            ws.wait_for_iopub(
-                lambda m: (
-                    m["msg_type"] == "status"
-                    and m["content"]["execution_state"] == "idle"
-                    and m["parent_header"].get("msg_id") == msg_id
-                )
-            )
+            ws.wait_for_status(msg_id, "idle")
             idle = {k["id"]: k for k in service.kernels()}
             assert idle[sub_id]["execution_state"] == "idle"
             assert idle[sub_id]["last_activity"] == idle[beaker_id]["last_activity"]

@@ -193,10 +193,14 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
 
     # ------------------------------------------------------------ claimed subkernels
 
-    def _living_parent(self, kernel_id: str) -> str | None:
-        """The Beaker kernel that claimed ``kernel_id``, while the server still has it."""
+    def _parent(self, kernel_id: str) -> str | None:
+        """The Beaker kernel that claimed ``kernel_id``, if one did."""
         state = get_state()
-        parent_id = state.parents.get(kernel_id) if state is not None else None
+        return state.parents.get(kernel_id) if state is not None else None
+
+    def _living_parent(self, kernel_id: str) -> str | None:
+        """:meth:`_parent`, while the server still has it."""
+        parent_id = self._parent(kernel_id)
         return parent_id if parent_id is not None and parent_id in self else None
 
     def unwatch_subkernel(self, kernel_id: str) -> None:
@@ -211,8 +215,7 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
             kernel._activity_stream = None  # type: ignore[attr-defined]
 
     def start_watching_activity(self, kernel_id: str) -> None:
-        state = get_state()
-        if state is not None and kernel_id in state.parents:
+        if self._parent(kernel_id) is not None:
             return
         super().start_watching_activity(kernel_id)  # type: ignore[no-untyped-call]
 
