@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from queue import Empty
-from typing import Any
+from typing import IO, Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
@@ -174,17 +174,25 @@ class BeakerClient(BlockingKernelClient):
 
 
 def start_beaker(
-    extra_env: dict[str, str] | None = None, startup_timeout: float = 60, *, wait: bool = True
+    extra_env: dict[str, str] | None = None,
+    startup_timeout: float = 60,
+    *,
+    wait: bool = True,
+    log: IO[bytes] | None = None,
 ) -> tuple[KernelManager, BeakerClient]:
     """Start ``beaker_kernel`` with its default subkernel and a ready client.
 
     With ``wait=False`` the client is returned at once, while the subkernel is starting.
+    With ``log``, the kernel logs at debug level to that file.
     """
     import os
 
     env = {**os.environ, **(extra_env or {})}
     km = KernelManager(kernel_name="beaker_kernel", client_class="tests.client.BeakerClient")
-    km.start_kernel(env=env)
+    if log is None:
+        km.start_kernel(env=env)
+    else:
+        km.start_kernel(env=env, stderr=log, extra_arguments=["--log-level=DEBUG"])
     client = km.client()
     client.start_channels()
     if not wait:
@@ -201,10 +209,10 @@ def start_beaker(
 
 @contextmanager
 def running_beaker(
-    extra_env: dict[str, str] | None = None, *, wait: bool = True
+    extra_env: dict[str, str] | None = None, *, wait: bool = True, log: IO[bytes] | None = None
 ) -> Iterator[tuple[KernelManager, BeakerClient]]:
     """:func:`start_beaker`; afterwards the client stops and the kernel shuts down."""
-    km, client = start_beaker(extra_env, wait=wait)
+    km, client = start_beaker(extra_env, wait=wait, log=log)
     try:
         yield km, client
     finally:

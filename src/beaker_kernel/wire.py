@@ -77,6 +77,10 @@ class Frames:
             *self.parts[1:],
         ]
 
+    def unchanged(self) -> list[bytes]:
+        """The frames as they came (to send on where the same key checks them)."""
+        return [*self.idents, DELIM, *self.parts]
+
     def header(self) -> dict[str, Any]:
         return _decode(self.parts[1], "header")
 

@@ -52,6 +52,8 @@ class FakeLink:
     stdin: FakeSocket = field(default_factory=FakeSocket)
     handle: FakeHandle = field(default_factory=FakeHandle)
     tasks: set[Any] = field(default_factory=set)
+    passthrough: Any = None
+    same_signer: bool = False
 
     @property
     def kernel_name(self) -> str:

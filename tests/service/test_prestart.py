@@ -16,6 +16,14 @@ def started_ahead(service: Service, kernel_id: str) -> bool:
     return bool(response.json()["started_ahead"])
 
 
+def keys(service: Service, beaker_id: str, sub_id: str) -> tuple[str, str]:
+    """The keys the Beaker kernel and its subkernel sign with."""
+    beaker = json.loads((service.runtime_dir / f"kernel-{beaker_id}.json").read_text())
+    response = service.http("GET", f"/beaker/subkernels/{sub_id}")
+    assert response.status == 200, response.body
+    return beaker["key"], response.json()["connection"]["key"]
+
+
 def test_the_first_subkernel_is_started_with_the_beaker_kernel(service: Service) -> None:
     beaker_id, ws = service.beaker_session()
     try:
@@ -23,6 +31,10 @@ def test_the_first_subkernel_is_started_with_the_beaker_kernel(service: Service)
         assert names(kernels) == ["beaker_kernel", "python3"]
         sub_id = next(k["id"] for k in kernels if k["id"] != beaker_id)
         assert started_ahead(service, sub_id)
+        # a local subkernel started ahead signs with its Beaker kernel's key (passthrough.py)
+        beaker_key, sub_key = keys(service, beaker_id, sub_id)
+        assert beaker_key
+        assert sub_key == beaker_key
         assert f"Started subkernel {sub_id} (python3) ahead for {beaker_id}" in (
             service.log_path.read_text()
         )
@@ -48,6 +60,10 @@ def test_a_subkernel_the_beaker_kernel_does_not_want_is_deleted(tmp_path: Path) 
         kernels = service.wait_for_kernels(lambda ks: names(ks) == ["beaker_kernel", "ir"])
         sub_id = next(k["id"] for k in kernels if k["id"] != beaker_id)
         assert not started_ahead(service, sub_id)
+        # started on the Beaker kernel's request: a key of its own
+        beaker_key, sub_key = keys(service, beaker_id, sub_id)
+        assert sub_key
+        assert sub_key != beaker_key
         log = service.log_path.read_text()
         assert "started ahead" in log
         assert "and not used" in log

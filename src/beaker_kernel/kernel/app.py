@@ -441,7 +441,8 @@ class BeakerKernelApp(JupyterApp):
             )
             self.supervisor.launcher = launcher
         else:
-            self.supervisor.launcher = LocalLauncher()
+            session = self.frontend.session
+            self.supervisor.launcher = LocalLauncher(signer=(session.key, session.signature_scheme))
         self.router.started = started = asyncio.Event()
         self.router.start()
         self.tasks.spawn(self.checkpoints.sweep(), name="sweep-checkpoints")

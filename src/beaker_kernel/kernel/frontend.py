@@ -24,6 +24,7 @@ from ..errors import MessageError
 from ..transport import address
 from ..wire import Frames, Request, encode, reply_type
 from .link import as_bytes
+from .passthrough import IopubPassthrough
 from .pump import ErrorHandler, Handler, Pump, send_frames
 
 log = logging.getLogger("beaker_kernel")
@@ -45,6 +46,9 @@ class FrontEnd:
         self._pumps: dict[zmq.asyncio.Socket, Pump] = {}
         # input_request msg_id → future of the front end's answer (see ask_user).
         self._stdin_waiters: dict[str, asyncio.Future[str]] = {}
+        #: The proxy that may relay a subkernel's iopub onto :attr:`iopub` (passthrough.py);
+        #: Beaker stops it before sending there itself.
+        self.passthrough: IopubPassthrough | None = None
 
     def bind(self) -> None:
         self.shell = self._bind(zmq.ROUTER, "shell_port")
@@ -81,7 +85,14 @@ class FrontEnd:
         pump.start()
         return pump
 
+    @property
+    def iopub_pump(self) -> Pump:
+        """The pump reading iopub subscriptions (see :meth:`greet_subscribers`)."""
+        return self._pumps[self.iopub]
+
     def close(self) -> None:
+        if self.passthrough is not None:
+            self.passthrough.close()
         for pump in self._pumps.values():
             pump.stop()
         for sock in (self.shell, self.control, self.stdin, self.iopub):
@@ -91,6 +102,8 @@ class FrontEnd:
 
     def send_now(self, sock: zmq.asyncio.Socket, frames: list[bytes]) -> None:
         """Send ``frames`` on a front-end socket at once."""
+        if sock is self.iopub and self.passthrough is not None:
+            self.passthrough.stop()
         try:
             send_frames(self._now[sock], frames)
         except zmq.Again:
@@ -102,6 +115,10 @@ class FrontEnd:
     def forward(self, channel: str, frames: Frames) -> None:
         """Send a message from the subkernel (its signature checked) on, signed by Beaker."""
         self.send_now(self.socket(channel), frames.resigned(self.session))
+
+    def send_unchanged(self, channel: str, frames: Frames) -> None:
+        """Send a message from a subkernel that signs with the front end's key on as is."""
+        self.send_now(self.socket(channel), frames.unchanged())
 
     def publish(
         self,
@@ -235,7 +252,11 @@ class FrontEnd:
         self.listen("iopub", self._greet, _log_error("an iopub subscription"))
 
     def _greet(self, raw: list[bytes]) -> None:
-        event = raw[0] if len(raw) == 1 else b""
+        if len(raw) == 1:
+            self.greet(raw[0])
+
+    def greet(self, event: bytes) -> None:
+        """Answer the XPUB event ``event`` with ``iopub_welcome`` if it is a subscription."""
         if event[:1] != b"\x01":
             return
         try:

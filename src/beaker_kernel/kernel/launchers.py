@@ -32,6 +32,21 @@ log = logging.getLogger(__name__)
 ConnectionInfo = dict[str, Any]
 
 
+def runs_locally(spec: Any) -> bool:
+    """Whether a kernelspec's kernel sees this machine's files (it is not in a container).
+
+    Kernels of the local provisioner do, unless the kernelspec says otherwise with
+    ``"metadata": {"beaker": {"local_files": false}}`` (a kernelspec that starts a
+    container itself, say).
+    """
+    metadata = spec.get("metadata", {}) if isinstance(spec, dict) else {}
+    declared = (metadata.get("beaker") or {}).get("local_files")
+    if isinstance(declared, bool):
+        return declared
+    provisioner = (metadata.get("kernel_provisioner") or {}).get("provisioner_name", "")
+    return provisioner in ("", "local-provisioner")
+
+
 class SubkernelHandle(ABC):
     """A running subkernel, as seen by the Beaker kernel."""
 
@@ -144,10 +159,20 @@ def _die_with_parent() -> None:
 
 
 class LocalLauncher(SubkernelLauncher):
-    """Starts subkernels as local processes with jupyter_client."""
+    """Starts subkernels as local processes with jupyter_client.
 
-    def __init__(self, shutdown_wait_time: float = 2.0) -> None:
+    ``signer`` (a key and a signature scheme), when given, is what a subkernel that runs
+    locally (:func:`runs_locally`) signs its messages with: the front end's own, so that
+    its iopub can be relayed without re-signing (see passthrough.py). Such a subkernel
+    runs as the same user as Beaker, who can read Beaker's connection file anyway; a
+    subkernel in a container keeps a key of its own.
+    """
+
+    def __init__(
+        self, shutdown_wait_time: float = 2.0, signer: tuple[bytes, str] | None = None
+    ) -> None:
         self._shutdown_wait_time = shutdown_wait_time
+        self._signer = signer
 
     async def kernelspecs(self) -> dict[str, dict[str, Any]]:
         from jupyter_client.kernelspec import KernelSpecManager
@@ -173,6 +198,9 @@ class LocalLauncher(SubkernelLauncher):
                 # directory, not in the working directory
                 connection_file=new_connection_file() if transport == "ipc" else "",
             )
+            spec = manager.kernel_spec
+            if self._signer is not None and spec is not None and runs_locally(spec.to_dict()):
+                manager.session.key, manager.session.signature_scheme = self._signer
             await manager.start_kernel(env=subkernel_environment(), preexec_fn=_die_with_parent)
         except Exception as e:
             raise SubkernelStartError(f"Could not start the {kernel_name!r} kernel: {e}") from e

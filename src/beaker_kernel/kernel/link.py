@@ -13,6 +13,7 @@ from jupyter_client.session import Session
 
 from ..transport import address
 from .launchers import SubkernelHandle
+from .passthrough import IopubPassthrough
 from .pump import ErrorHandler, Handler, Pump, send_frames, send_when_possible
 
 
@@ -37,8 +38,9 @@ class SubkernelLink:
         self.shell = context.socket(zmq.DEALER)
         self.stdin = context.socket(zmq.DEALER)
         self.control = context.socket(zmq.DEALER)
-        self.iopub = context.socket(zmq.SUB)
-        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        # XSUB, not SUB: the iopub proxy (passthrough.py) passes a front end's
+        # subscriptions through it, and libzmq's proxy spins on a socket it cannot send to.
+        self.iopub = context.socket(zmq.XSUB)
         for sock in (self.shell, self.stdin):
             sock.setsockopt(zmq.IDENTITY, identity)
         for sock in (self.shell, self.stdin, self.control, self.iopub):
@@ -63,6 +65,13 @@ class SubkernelLink:
         self.stdin.connect(address(info, "stdin_port"))
         self.control.connect(address(info, "control_port"))
         self.iopub.connect(address(info, "iopub_port"))
+        self.iopub.send(b"\x01")  # subscribe to everything
+        #: Relays iopub in C while Beaker need not see it (set by the relay when the
+        #: subkernel signs with the front end's key).
+        self.passthrough: IopubPassthrough | None = None
+        #: Whether the subkernel signs with the front end's key (set by the relay): its
+        #: messages and the front end's then pass between them unchanged.
+        self.same_signer = False
 
     @property
     def kernel_name(self) -> str:
@@ -86,6 +95,8 @@ class SubkernelLink:
         """Send ``frames`` on ``channel`` (shell, control or stdin) at once; an awaitable
         when the socket's queue is full and the send has to wait."""
         sock = self._now["shell" if channel not in self._now else channel]
+        if self.passthrough is not None:
+            self.passthrough.before_send()
         try:
             send_frames(sock, frames)
         except zmq.Again:
@@ -106,6 +117,8 @@ class SubkernelLink:
         # The watcher closes the link itself when the subkernel dies: never cancel the
         # task doing the closing.
         current = asyncio.current_task()
+        if self.passthrough is not None:
+            self.passthrough.close()
         for pump in self.pumps.values():
             pump.stop()
         for task in self.tasks:

@@ -82,6 +82,7 @@ class Pump:
         self._fd = -1
         self._scheduled = False
         self._closed = False
+        self._paused = False
         #: The task finishing a message that had to wait (nothing is read meanwhile).
         self._busy: asyncio.Task[Any] | None = None
 
@@ -107,9 +108,33 @@ class Pump:
     def busy(self) -> asyncio.Task[Any] | None:
         return self._busy
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop reading until :meth:`resume`, leaving what is queued on the socket (another
+        thread may read it meanwhile: see passthrough.py). Not while a message is being
+        finished."""
+        if self._paused or self._closed:
+            return
+        if self._busy is not None:
+            raise RuntimeError(f"Cannot pause {self.name} while it finishes a message")
+        self._paused = True
+        self._loop_remove_reader()
+
+    def resume(self) -> None:
+        """Read again, starting with what was queued meanwhile."""
+        if not self._paused or self._closed:
+            return
+        self._paused = False
+        if self._loop is not None:
+            self._loop.add_reader(self._fd, self._readable)
+        self._schedule()
+
     def kick(self) -> None:
         """Look for queued messages: call after sending on this pump's socket."""
-        if self._scheduled or self._busy is not None or self._closed:
+        if self._scheduled or self._busy is not None or self._closed or self._paused:
             return
         try:
             events = _get(self._sock, _EVENTS)
@@ -124,14 +149,14 @@ class Pump:
             self._drain()
 
     def _schedule(self) -> None:
-        if self._scheduled or self._closed or self._loop is None:
+        if self._scheduled or self._closed or self._paused or self._loop is None:
             return
         self._scheduled = True
         self._loop.call_soon(self._drain)
 
     def _drain(self) -> None:
         self._scheduled = False
-        if self._busy is not None or self._closed:
+        if self._busy is not None or self._closed or self._paused:
             return
         sock = self._sock
         for _ in range(self.burst):
@@ -148,6 +173,8 @@ class Pump:
             except Exception as e:
                 self._on_error(e)
                 continue
+            if self._paused or self._closed:
+                return  # the handler handed the socket over (or closed it)
             if pending is not None:
                 # Nothing is read until it is done: stop watching the socket meanwhile (its
                 # descriptor stays readable, and the loop would spin on it).

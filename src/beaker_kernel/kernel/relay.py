@@ -16,9 +16,11 @@ from functools import partial
 from typing import Any
 
 import zmq.asyncio
+from jupyter_client.session import Session
 
 from ..errors import MessageError
 from ..interface import Direction
+from ..settings import env_bool
 from ..wire import Frames
 from .executor import InternalExecutor
 from .frontend import FrontEnd
@@ -26,6 +28,7 @@ from .interception import Interceptors
 from .launchers import SubkernelHandle
 from .link import SubkernelLink
 from .notebook_items import NotebookItems
+from .passthrough import IopubPassthrough
 from .pending import PendingRequests
 from .post_execute import PostExecuteScheduler
 from .pump import ErrorHandler
@@ -62,6 +65,11 @@ class Relay:
         self.notebook_items = NotebookItems()
         # The reply to the last user cell, decoded only when asked (execution_count).
         self._last_cell_reply: Frames | None = None
+        self._links: set[SubkernelLink] = set()
+        #: Whether a subkernel signing with the front end's key has its iopub relayed in C
+        #: while Beaker need not see it (passthrough.py); environment
+        #: ``BEAKER_IOPUB_PASSTHROUGH`` (default on).
+        self.passthrough = env_bool("BEAKER_IOPUB_PASSTHROUGH", default=True)
 
     # ------------------------------------------------------------ links
 
@@ -74,9 +82,33 @@ class Relay:
                 _log_error(f"a {channel} reply of the subkernel"),
             )
         link.listen("stdin", partial(self.stdin_now, link), _log_error("a stdin message"))
-        link.listen("iopub", partial(self.iopub_now, link), _log_error("an iopub message"))
+        iopub = link.listen("iopub", partial(self.iopub_now, link), _log_error("an iopub message"))
         link.tasks.add(self._tasks.spawn(self._watch(link), name="sub-watch"))
+        self._links.add(link)
+        link.same_signer = _same_signer(link.session, self._frontend.session)
+        if self.passthrough and link.same_signer:
+            if self._frontend.passthrough is not None:
+                self._frontend.passthrough.stop()  # one proxy at a time onto the front end
+            link.passthrough = self._frontend.passthrough = IopubPassthrough(
+                self._zmq,
+                link.iopub,
+                iopub,
+                self._frontend.iopub,
+                self._frontend.iopub_pump,
+                allowed=partial(self._passthrough_allowed, link),
+                greet=self._frontend.greet,
+            )
         return link
+
+    def _passthrough_allowed(self, link: SubkernelLink) -> bool:
+        """Whether nothing needs to see ``link``'s iopub in Python now."""
+        return (
+            not self._executor.active
+            and not self.notebook_items.active
+            and self._links == {link}
+            and self._frontend.passthrough is link.passthrough
+            and not self._interceptors.types("iopub", Direction.TO_FRONTEND)
+        )
 
     async def close_link(self, link: SubkernelLink, error: Exception) -> None:
         current = asyncio.current_task()
@@ -86,6 +118,9 @@ class Relay:
             for pump in link.pumps.values()
             if (busy := pump.busy) is not None and busy is not current
         ]
+        self._links.discard(link)
+        if link.passthrough is not None and self._frontend.passthrough is link.passthrough:
+            self._frontend.passthrough = None
         link.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._executor.fail_link(link, error)
@@ -133,6 +168,7 @@ class Relay:
         if self._executor.take_reply(msg_id, frames):
             return None
         pending = self._pending.answered(msg_id)
+        received = frames
         if pending is not None and pending.history_session is not None:
             frames = history_in_session(frames, pending.history_session)
 
@@ -145,8 +181,13 @@ class Relay:
         msg_type = self._intercepted_type(channel, frames)
         if msg_type is not None:
             return self._forward_intercepted(channel, frames, msg_type, after)
-        self._frontend.forward(channel, frames)
+        if link.same_signer and frames is received:
+            self._frontend.send_unchanged(channel, frames)
+        else:
+            self._frontend.forward(channel, frames)
         after()
+        if link.passthrough is not None:
+            link.passthrough.maybe_start()
         return None
 
     async def on_reply(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> None:
@@ -198,6 +239,8 @@ class Relay:
             return None
         if not frames.idents and frames.header().get("msg_type") == "iopub_welcome":
             return None  # the subkernel greeting Beaker's own subscription
+        if link.passthrough is not None:
+            link.passthrough.maybe_start()
         executor = self._executor
         if executor.active and executor.take_iopub(frames.parent_header().get("msg_id"), frames):
             return None
@@ -211,6 +254,11 @@ class Relay:
 
     async def on_iopub(self, link: SubkernelLink, raw: list[bytes]) -> None:
         await _finish(self.iopub_now(link, raw))
+
+
+def _same_signer(ours: Session, theirs: Session) -> bool:
+    """Whether messages signed by ``ours`` pass ``theirs``'s check unchanged."""
+    return ours.key == theirs.key and ours.signature_scheme == theirs.signature_scheme
 
 
 async def _finish(pending: Awaitable[None] | None) -> None:

@@ -370,6 +370,10 @@ class Router:
         ):
             self._frontend.answer(channel, frames.idents, header, "kernel_info_reply", kernel_info)
             return None
+        sending = link.send(
+            channel, frames.unchanged() if link.same_signer else frames.resigned(link.session)
+        )
+        # The rest waits for nothing the subkernel needs: done once it has the request.
         msg_id = header.get("msg_id")
         if isinstance(msg_id, str) and msg_type.endswith("_request"):
             pending = PendingRequest(channel, frames.idents, header)
@@ -377,7 +381,7 @@ class Router:
                 pending.history_session = requested_session(frames)
             self._pending.add(msg_id, pending)
         self._post_execute.cancel()
-        return link.send(channel, frames.resigned(link.session))
+        return sending
 
     async def forward_decoded(self, channel: str, message: Any) -> None:
         """Forward a decoded message (a context's handler returned one) to the subkernel."""

@@ -41,11 +41,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.session import new_id_bytes
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
 from traitlets import Bool, Float, default
 
 from ..environment import subkernel_environment
+from ..kernel.launchers import runs_locally
 from ..settings import env_bool
 from .prestart import Prestart, discard, first_kernelspec
 from .state import get_state
@@ -67,6 +69,12 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         "(see beaker_kernel.service.prestart). Environment: BEAKER_PRESTART_SUBKERNELS "
         "(default on).",
     ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        #: kernel id → the key it is to sign with, for the kernels about to start that share
+        #: one (a Beaker kernel and the local subkernel started ahead for it).
+        self._shared_keys: dict[str, bytes] = {}
 
     @default("prestart_subkernels")
     def _default_prestart_subkernels(self) -> bool:
@@ -101,7 +109,13 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         elif prestart_on and state is not None:
             kernel_id = kernel_id or str(uuid.uuid4())
             beaker_env = {**(kwargs.get("env") or os.environ), **(beaker_spec.env or {})}
-            prestart = self._prestart(kernel_id, first_kernelspec(beaker_env, specs))
+            sub_name = first_kernelspec(beaker_env, specs)
+            key = None
+            if sub_name is not None and runs_locally(specs[sub_name]):
+                # The two sign with one key: Beaker relays such a subkernel's iopub
+                # without re-signing (kernel/passthrough.py).
+                key = self._shared_keys[kernel_id] = new_id_bytes()
+            prestart = self._prestart(kernel_id, sub_name, key)
             try:
                 started: str = await super()._async_start_kernel(
                     kernel_id=kernel_id, path=path, **kwargs
@@ -111,11 +125,20 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
                     del state.prestarts[kernel_id]
                     state.spawn(discard(prestart, self))
                 raise
+            finally:
+                self._shared_keys.pop(kernel_id, None)
             return started
         result: str = await super()._async_start_kernel(kernel_id=kernel_id, path=path, **kwargs)
         return result
 
     start_kernel = _async_start_kernel  # type: ignore[assignment]
+
+    def pre_start_kernel(self, kernel_name: str | None, kwargs: Any) -> tuple[Any, str, str]:
+        km, name, kernel_id = super().pre_start_kernel(kernel_name, kwargs)
+        key = self._shared_keys.pop(kernel_id, None)
+        if key is not None:
+            km.session.key = key
+        return km, name, kernel_id
 
     def _kernelspecs_for(
         self, kernel_name: str, others: bool
@@ -145,12 +168,17 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
             }
         return spec, specs
 
-    def _prestart(self, parent_id: str, kernel_name: str | None) -> Prestart | None:
-        """Start ``kernel_name`` for the Beaker kernel ``parent_id`` (in a task)."""
+    def _prestart(
+        self, parent_id: str, kernel_name: str | None, key: bytes | None
+    ) -> Prestart | None:
+        """Start ``kernel_name`` for the Beaker kernel ``parent_id`` (in a task), signing
+        with ``key`` when given (else a key of its own)."""
         state = get_state()
         if state is None or kernel_name is None:
             return None
         kernel_id = str(uuid.uuid4())
+        if key is not None:
+            self._shared_keys[kernel_id] = key
         task = asyncio.ensure_future(self._start_ahead(kernel_id, kernel_name, parent_id))
         # A failure is logged by _start_ahead and answered to the claim, if one comes.
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -167,6 +195,7 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
                 kernel_id=kernel_id, kernel_name=kernel_name
             )
         except Exception as e:
+            self._shared_keys.pop(kernel_id, None)
             if state is not None:
                 state.started_ahead.discard(kernel_id)
             self.log.warning(
