@@ -10,6 +10,8 @@ One module per job (see :mod:`.app` for how they fit together):
 :mod:`.interception`   contexts changing standard messages on the fly
 :mod:`.link`           the sockets to one subkernel
 :mod:`.relay`          what the subkernel sends, relayed to the front end
+:mod:`.passthrough`    a local subkernel's iopub relayed in C while Beaker need not see it
+:mod:`.pump`           reading a socket straight from the event loop (the hot path)
 :mod:`.supervisor`     starting, changing and restarting the subkernel
 :mod:`.launchers`      starting subkernel processes (locally or through the service)
 :mod:`.executor`       Beaker's own executions in the subkernel

@@ -25,26 +25,12 @@ from urllib.parse import quote
 
 from ..environment import subkernel_environment
 from ..errors import ServiceError, ServiceUnreachableError, SubkernelStartError
+from ..lib.subkernel import runs_locally
 from ..transport import chosen_transport, new_connection_file
 
 log = logging.getLogger(__name__)
 
 ConnectionInfo = dict[str, Any]
-
-
-def runs_locally(spec: Any) -> bool:
-    """Whether a kernelspec's kernel sees this machine's files (it is not in a container).
-
-    Kernels of the local provisioner do, unless the kernelspec says otherwise with
-    ``"metadata": {"beaker": {"local_files": false}}`` (a kernelspec that starts a
-    container itself, say).
-    """
-    metadata = spec.get("metadata", {}) if isinstance(spec, dict) else {}
-    declared = (metadata.get("beaker") or {}).get("local_files")
-    if isinstance(declared, bool):
-        return declared
-    provisioner = (metadata.get("kernel_provisioner") or {}).get("provisioner_name", "")
-    return provisioner in ("", "local-provisioner")
 
 
 class SubkernelHandle(ABC):

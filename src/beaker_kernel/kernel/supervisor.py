@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..errors import BeakerError, SubkernelDiedError, SubkernelStartError, UnknownLanguageError
-from ..lib.subkernel import BeakerSubkernel, get_subkernel
-from .launchers import SubkernelHandle, SubkernelLauncher, runs_locally
+from ..lib.subkernel import BeakerSubkernel, get_subkernel, runs_locally
+from .launchers import SubkernelHandle, SubkernelLauncher
 from .link import SubkernelLink
 
 log = logging.getLogger("beaker_kernel")

@@ -312,3 +312,18 @@ def discover_subkernels() -> dict[str, type[BeakerSubkernel]]:
 
 #: Upstream Beaker's name.
 autodiscover_subkernels = discover_subkernels
+
+
+def runs_locally(spec: Any) -> bool:
+    """Whether a kernelspec's kernel sees this machine's files (it is not in a container).
+
+    Kernels of the local provisioner do, unless the kernelspec says otherwise with
+    ``"metadata": {"beaker": {"local_files": false}}`` (a kernelspec that starts a
+    container itself, say).
+    """
+    metadata = spec.get("metadata", {}) if isinstance(spec, dict) else {}
+    declared = (metadata.get("beaker") or {}).get("local_files")
+    if isinstance(declared, bool):
+        return declared
+    provisioner = (metadata.get("kernel_provisioner") or {}).get("provisioner_name", "")
+    return provisioner in ("", "local-provisioner")

@@ -47,7 +47,7 @@ from tornado import web
 from traitlets import Bool, Float, default
 
 from ..environment import subkernel_environment
-from ..kernel.launchers import runs_locally
+from ..lib.subkernel import runs_locally
 from ..settings import env_bool
 from .prestart import Prestart, discard, first_kernelspec
 from .state import get_state
