@@ -15,6 +15,7 @@ from typing import Any
 from jupyter_client.session import Session
 
 from beaker_kernel.kernel import BeakerKernelApp
+from beaker_kernel.kernel.link import SubkernelLink
 from beaker_kernel.lib.subkernel import discover_subkernels
 from beaker_kernel.wire import Frames
 
@@ -65,6 +66,8 @@ class FakeLink:
     def send(self, channel: str, frames: list[bytes]) -> None:
         sock = self.stdin if channel == "stdin" else self.socket(channel)
         sock.sent.append(list(frames))
+
+    forward = SubkernelLink.forward
 
     def received(self, channel: str = "shell") -> list[dict[str, Any]]:
         """What Beaker sent on ``channel``, checked with the subkernel's key and decoded."""

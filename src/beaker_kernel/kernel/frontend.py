@@ -112,13 +112,12 @@ class FrontEnd:
         if pump is not None:
             pump.kick()
 
-    def forward(self, channel: str, frames: Frames) -> None:
-        """Send a message from the subkernel (its signature checked) on, signed by Beaker."""
-        self.send_now(self.socket(channel), frames.resigned(self.session))
-
-    def send_unchanged(self, channel: str, frames: Frames) -> None:
-        """Send a message from a subkernel that signs with the front end's key on as is."""
-        self.send_now(self.socket(channel), frames.unchanged())
+    def forward(self, channel: str, frames: Frames, *, signed: bool = False) -> None:
+        """Send a message from the subkernel (its signature checked) on, signed by Beaker;
+        as it is when ``signed`` (the subkernel signs with the front end's key)."""
+        self.send_now(
+            self.socket(channel), frames.unchanged() if signed else frames.resigned(self.session)
+        )
 
     def publish(
         self,

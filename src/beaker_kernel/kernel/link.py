@@ -12,6 +12,7 @@ import zmq.asyncio
 from jupyter_client.session import Session
 
 from ..transport import address
+from ..wire import Frames
 from .launchers import SubkernelHandle
 from .passthrough import IopubPassthrough
 from .pump import ErrorHandler, Handler, Pump, send_frames, send_when_possible
@@ -103,6 +104,13 @@ class SubkernelLink:
             return self._send_later(channel, sock, frames)
         self._kick(channel)
         return None
+
+    def forward(self, channel: str, frames: Frames) -> Awaitable[None] | None:
+        """:meth:`send` a front end's message (its signature checked), signed for the
+        subkernel (as it is when the subkernel signs with the front end's key)."""
+        return self.send(
+            channel, frames.unchanged() if self.same_signer else frames.resigned(self.session)
+        )
 
     async def _send_later(self, channel: str, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
         await send_when_possible(sock, frames)

@@ -181,10 +181,7 @@ class Relay:
         msg_type = self._intercepted_type(channel, frames)
         if msg_type is not None:
             return self._forward_intercepted(channel, frames, msg_type, after)
-        if link.same_signer and frames is received:
-            self._frontend.send_unchanged(channel, frames)
-        else:
-            self._frontend.forward(channel, frames)
+        self._frontend.forward(channel, frames, signed=link.same_signer and frames is received)
         after()
         if link.passthrough is not None:
             link.passthrough.maybe_start()
@@ -216,7 +213,7 @@ class Relay:
         if msg_type is not None:
             return self._stdin_intercepted(frames, msg_type)
         self.subkernel_asking += 1
-        self._frontend.forward("stdin", frames)
+        self._frontend.forward("stdin", frames, signed=link.same_signer)
         return None
 
     async def _stdin_intercepted(self, frames: Frames, msg_type: str) -> None:
@@ -244,12 +241,13 @@ class Relay:
         executor = self._executor
         if executor.active and executor.take_iopub(frames.parent_header().get("msg_id"), frames):
             return None
+        received = frames
         if self.notebook_items.active:
             frames = self.notebook_items.apply(frames)
         msg_type = self._intercepted_type("iopub", frames)
         if msg_type is not None:
             return self._forward_intercepted("iopub", frames, msg_type)
-        self._frontend.forward("iopub", frames)
+        self._frontend.forward("iopub", frames, signed=link.same_signer and frames is received)
         return None
 
     async def on_iopub(self, link: SubkernelLink, raw: list[bytes]) -> None:

@@ -370,9 +370,7 @@ class Router:
         ):
             self._frontend.answer(channel, frames.idents, header, "kernel_info_reply", kernel_info)
             return None
-        sending = link.send(
-            channel, frames.unchanged() if link.same_signer else frames.resigned(link.session)
-        )
+        sending = link.forward(channel, frames)
         # The rest waits for nothing the subkernel needs: done once it has the request.
         msg_id = header.get("msg_id")
         if isinstance(msg_id, str) and msg_type.endswith("_request"):
@@ -429,4 +427,4 @@ class Router:
 
     def _send_stdin(self, link: SubkernelLink, frames: Frames) -> Awaitable[None] | None:
         self._relay.subkernel_asking = max(0, self._relay.subkernel_asking - 1)
-        return link.send("stdin", frames.resigned(link.session))
+        return link.forward("stdin", frames)
