@@ -4,7 +4,10 @@ Talks ZMQ straight to the kernel with jupyter_client (no Jupyter Server, no webs
 the difference between the plain ipykernel and the Beaker kernel is the proxy hop alone:
 
 * ``latency``: execute round trips (to ``execute_reply`` and to ``idle``) for python3, the
-  Beaker kernel without a context and with the ``default`` context;
+  Beaker kernel without a context, with the ``default`` context, and without a context
+  with iopub relayed in Python (``BEAKER_IOPUB_PASSTHROUGH=0``); the CPU time each
+  kernel process spends per round trip; and a cell publishing 3,000 ``display_data``
+  messages (seconds to ``idle``, CPU time of the kernel process);
 * ``profile``: the same requests against a Beaker kernel running under ``cProfile``,
   and the functions that cost most in the kernel process;
 * ``imports``: what the Beaker kernel process imports before it answers, and how long.
@@ -23,13 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 from .measure import summary
 
 
-def start(kernel_name: str, context: str = "none") -> tuple[KernelManager, BlockingKernelClient]:
+def start(
+    kernel_name: str, context: str = "none", extra_env: dict[str, str] | None = None
+) -> tuple[KernelManager, BlockingKernelClient]:
     """Start ``kernel_name``; a Beaker kernel sets up ``context`` in python3 at start
     (``"none"``: no context, the pure proxy)."""
     km = KernelManager(kernel_name=kernel_name)
@@ -37,6 +43,7 @@ def start(kernel_name: str, context: str = "none") -> tuple[KernelManager, Block
         **os.environ,
         "BEAKER_DEFAULT_CONTEXT": context,
         "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
+        **(extra_env or {}),
     }
     env.pop("BEAKER_DEFAULT_CONTEXT_PAYLOAD", None)
     km.start_kernel(env=env)
@@ -51,10 +58,15 @@ def stop(km: KernelManager, kc: BlockingKernelClient) -> None:
     km.shutdown_kernel(now=False)
 
 
-def execute(kc: BlockingKernelClient) -> tuple[float, float]:
-    """One ``pass``: seconds to the reply and to the idle status."""
+#: A cell that publishes many small messages (one ``display_data`` each).
+DISPLAYS = 3000
+DISPLAY_CODE = f"for i in range({DISPLAYS}): display(i)"
+
+
+def execute(kc: BlockingKernelClient, code: str = "pass") -> tuple[float, float]:
+    """One cell (``pass``): seconds to the reply and to the idle status."""
     started = time.perf_counter()
-    msg_id = kc.execute("pass", store_history=True)
+    msg_id = kc.execute(code, store_history=True)
     to_reply = to_idle = 0.0
     while not to_reply:
         reply = kc.get_shell_msg(timeout=30)
@@ -90,12 +102,21 @@ def series(kc: BlockingKernelClient, n: int, pause: float) -> dict[str, Any]:
     return {"to_reply": summary(replies), "to_idle": summary(idles)}
 
 
+def cpu_seconds(km: KernelManager) -> float:
+    """CPU time (user and system) the kernel's process has used so far."""
+    times = psutil.Process(km.provisioner.process.pid).cpu_times()  # type: ignore[union-attr]
+    return float(times.user + times.system)
+
+
 def latency(n: int, pause: float, block: int = 25) -> dict[str, Any]:
-    """Interleaved blocks of round trips for the three kernels."""
+    """Interleaved blocks of round trips for the four kernels, and the CPU time each kernel
+    process spends per round trip (for Beaker: its own process, not its subkernel)."""
     kernels: dict[str, tuple[KernelManager, BlockingKernelClient]] = {
         "plain": start("python3"),
         "beaker": start("beaker_kernel"),
         "beaker_context": start("beaker_kernel", context="default"),
+        # iopub relayed in Python too (see beaker_kernel.kernel.passthrough)
+        "beaker_py_iopub": start("beaker_kernel", extra_env={"BEAKER_IOPUB_PASSTHROUGH": "0"}),
     }
     try:
         for _, kc in kernels.values():
@@ -106,17 +127,29 @@ def latency(n: int, pause: float, block: int = 25) -> dict[str, Any]:
             raw: dict[str, dict[str, list[float]]] = {
                 k: {"to_reply": [], "to_idle": []} for k in kernels
             }
+            cpu = dict.fromkeys(kernels, 0.0)
             for _ in range(max(1, n // block)):
-                for label, (_, kc) in kernels.items():
+                for label, (km, kc) in kernels.items():
+                    before = cpu_seconds(km)
                     for _ in range(block):
                         if gap:
                             time.sleep(gap)
                         r, i = execute(kc)
                         raw[label]["to_reply"].append(r)
                         raw[label]["to_idle"].append(i)
+                    cpu[label] += cpu_seconds(km) - before
             out[mode] = {
-                label: {k: summary(v) for k, v in values.items()} for label, values in raw.items()
+                label: {
+                    **{k: summary(v) for k, v in values.items()},
+                    "cpu_us": cpu[label] / len(values["to_reply"]) * 1e6,
+                }
+                for label, values in raw.items()
             }
+        out["displays"] = {}
+        for label, (km, kc) in kernels.items():
+            before = cpu_seconds(km)
+            _, to_idle = execute(kc, DISPLAY_CODE)
+            out["displays"][label] = {"seconds": to_idle, "cpu_s": cpu_seconds(km) - before}
         return out
     finally:
         for km, kc in kernels.values():
@@ -204,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         print(imports())
     elif args.what == "latency":
         result = latency(args.n, args.settle)
+        displays = result.pop("displays")
         for mode, kernels in result.items():
             plain = kernels["plain"]
             for label, values in kernels.items():
@@ -214,8 +248,14 @@ def main(argv: list[str] | None = None) -> None:
                     cells.append(
                         f"{key} {med:6.3f} ms (p95 {values[key]['p95_ms']:6.3f}, {extra:+5.0f} µs)"
                     )
+                cells.append(f"CPU {values['cpu_us']:4.0f} µs")
                 print(f"{mode:12} {label:15} " + "  ".join(cells))
-        print(json.dumps(result))
+        for label, values in displays.items():
+            print(
+                f"{DISPLAYS} displays {label:15} to_idle {values['seconds']:6.2f} s  "
+                f"CPU {values['cpu_s']:5.2f} s"
+            )
+        print(json.dumps({**result, "displays": displays}))
     else:
         stats = profile(args.n, args.settle, Path(args.output))
         stats.sort_stats("tottime").print_stats(30)
