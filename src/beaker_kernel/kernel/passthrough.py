@@ -92,7 +92,7 @@ class IopubPassthrough:
         self._thread: threading.Thread | None = None
         self._scheduled = False
         self._closed = False
-        #: How many times the proxy took over (for tests and the debug log).
+        #: How many times the proxy took over (numbers the debug log's hand-overs).
         self.handovers = 0
 
     @property

@@ -108,10 +108,6 @@ class Pump:
     def busy(self) -> asyncio.Task[Any] | None:
         return self._busy
 
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
     def pause(self) -> None:
         """Stop reading until :meth:`resume`, leaving what is queued on the socket (another
         thread may read it meanwhile: see passthrough.py). Not while a message is being
