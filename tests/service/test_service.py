@@ -193,14 +193,23 @@ def test_a_claimed_subkernel_follows_its_beaker_kernel(tmp_path: Path) -> None:
             watched = f"activity on {sub_id}"
             before = service.log_path.read_text(errors="replace").count(watched)
 
+            def beaker_state(state: str) -> dict[str, dict[str, object]]:
+                # The server records its Beaker kernel's state from a subscription of its
+                # own, which may read a status a moment after the websocket got it.
+                kernels = service.wait_for_kernels(
+                    lambda ks: {k["id"]: k["execution_state"] for k in ks}.get(beaker_id) == state,
+                    timeout=2,
+                )
+                return {k["id"]: k for k in kernels}
+
             msg_id = ws.send("execute_request", {"code": "import time; time.sleep(3)"})
             ws.wait_for_status(msg_id, "busy")
-            busy = {k["id"]: k for k in service.kernels()}
+            busy = beaker_state("busy")
             assert busy[sub_id]["execution_state"] == "busy"
             assert busy[beaker_id]["execution_state"] == "busy"
             ws.wait_for_reply(msg_id)
             ws.wait_for_status(msg_id, "idle")
-            idle = {k["id"]: k for k in service.kernels()}
+            idle = beaker_state("idle")
             assert idle[sub_id]["execution_state"] == "idle"
             assert idle[sub_id]["last_activity"] == idle[beaker_id]["last_activity"]
 
