@@ -49,6 +49,9 @@ class Frames:
 
     idents: list[bytes]
     parts: list[bytes]
+    #: Whether :meth:`verify` found the signature good (frames made or changed here start
+    #: unchecked: they must be signed again before they go anywhere).
+    checked: bool = field(default=False, compare=False)
 
     @classmethod
     def split(cls, frames: list[bytes]) -> Frames:
@@ -63,10 +66,11 @@ class Frames:
 
     def verify(self, session: Session) -> None:
         """Raise :class:`InvalidSignature` unless ``session``'s key signed these frames."""
-        if session.auth is None:
-            return
-        if not compare_digest(self.parts[0], session.sign(self.parts[1:5])):
+        if session.auth is not None and not compare_digest(
+            self.parts[0], session.sign(self.parts[1:5])
+        ):
             raise InvalidSignature("Message signature does not match the session key")
+        self.checked = True
 
     def resigned(self, session: Session, idents: list[bytes] | None = None) -> list[bytes]:
         """The frames to send, signed by ``session``, with ``idents`` (default: the same)."""

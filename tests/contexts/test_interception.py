@@ -41,6 +41,16 @@ def test_execute_input_is_rewritten_on_its_way_out(client: BeakerClient, languag
     assert cell.one("execute_input")["execution_count"] == cell.content["execution_count"]
 
 
+def test_a_request_rewritten_on_its_way_in_runs(client: BeakerClient, language: str) -> None:
+    # The subkernel signs with the front end's key, so what it gets unchanged passes its
+    # check as it came; a rewritten request must be signed again, or it drops it.
+    assert client.run(ASSIGN[language]).content["status"] == "ok"
+    cell = client.run(f"@@run {PRINT[language]}", timeout=30)
+    assert cell.content["status"] == "ok", cell.content
+    assert cell.stdout().strip() == "2"
+    assert cell.one("execute_input")["code"] == f"# seen by interceptor\n{PRINT[language]}"
+
+
 def test_a_cell_answered_by_the_context(client: BeakerClient, language: str) -> None:
     before = client.run(ASSIGN[language])
     count = before.content["execution_count"]

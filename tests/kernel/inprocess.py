@@ -55,6 +55,7 @@ class FakeLink:
     tasks: set[Any] = field(default_factory=set)
     passthrough: Any = None
     same_signer: bool = False
+    kernel_info: dict[str, Any] | None = None
 
     @property
     def kernel_name(self) -> str:
@@ -126,7 +127,10 @@ def decode(raw: list[bytes], session: Session) -> dict[str, Any]:
     }
 
 
-def build(tmp_path: Path) -> Harness:
+def build(tmp_path: Path, *, shared_key: bool = False) -> Harness:
+    """A Beaker kernel app with a fake subkernel link. ``shared_key``: the subkernel signs
+    with the front end's key, as a local subkernel does (messages pass unchanged, and the
+    standard requests and their replies are sent on before Beaker reads them)."""
     connection = tmp_path / "kernel.json"
     connection.write_text(
         json.dumps({"key": FRONT_KEY.decode(), "signature_scheme": "hmac-sha256"})
@@ -134,6 +138,9 @@ def build(tmp_path: Path) -> Harness:
     app = BeakerKernelApp(connection_file=str(connection))
     app.build()
     link = FakeLink()
+    if shared_key:
+        link.session = Session(key=FRONT_KEY, username="sub")
+        link.same_signer = True
     harness = Harness(app, link)
     names = {}
     for channel in ("shell", "control", "stdin", "iopub"):

@@ -15,9 +15,10 @@ from beaker_kernel.wire import InvalidSignature, Request
 from .inprocess import Harness, build
 
 
-@pytest.fixture
-def kernel(tmp_path: Path) -> Harness:
-    return build(tmp_path)
+@pytest.fixture(params=["own key", "shared key"])
+def kernel(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
+    """The subkernel signs with a key of its own, or with the front end's (see build)."""
+    return build(tmp_path, shared_key=request.param == "shared key")
 
 
 # ---------------------------------------------------------------- the handler table

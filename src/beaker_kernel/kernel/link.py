@@ -106,10 +106,12 @@ class SubkernelLink:
         return None
 
     def forward(self, channel: str, frames: Frames) -> Awaitable[None] | None:
-        """:meth:`send` a front end's message (its signature checked), signed for the
-        subkernel (as it is when the subkernel signs with the front end's key)."""
+        """:meth:`send` a front end's message, signed for the subkernel: as it came when the
+        subkernel signs with the front end's key and its signature was checked, else signed
+        again (a message an interceptor or a handler made or changed is never checked)."""
+        unchanged = self.same_signer and frames.checked
         return self.send(
-            channel, frames.unchanged() if self.same_signer else frames.resigned(self.session)
+            channel, frames.unchanged() if unchanged else frames.resigned(self.session)
         )
 
     async def _send_later(self, channel: str, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
