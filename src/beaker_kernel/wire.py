@@ -9,6 +9,7 @@ themselves. Only the header (and, for replies, the parent header) is decoded.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from hmac import compare_digest
 from typing import Any
@@ -34,6 +35,24 @@ STANDARD_SHELL_TYPES = frozenset(
         "comm_close",
     }
 )
+
+
+_MSG_TYPE_KEY = b'"msg_type"'
+_MSG_TYPE = re.compile(rb'"msg_type"\s*:\s*"([A-Za-z0-9_]+)"')
+
+
+def peek_msg_type(header: bytes) -> str | None:
+    """The ``msg_type`` of a header frame, read without decoding its JSON; ``None`` when it
+    cannot be read that way for certain (then decode the header).
+
+    A JSON string cannot hold an unescaped quote, so ``"msg_type"`` followed by a colon is
+    a key. A header naming ``"msg_type"`` more than once (a nested object, a repeated key),
+    or whose type is not a plain name (an escape), is left to the decoder.
+    """
+    if header.count(_MSG_TYPE_KEY) != 1:
+        return None
+    found = _MSG_TYPE.search(header)
+    return found.group(1).decode() if found is not None else None
 
 
 class InvalidSignature(MessageError):

@@ -128,7 +128,9 @@ async def test_a_standard_request_is_forwarded_unchanged(kernel: Harness) -> Non
     assert received["metadata"] == {"cell": "c1"}
 
 
-async def test_a_message_with_a_bad_signature_is_dropped(kernel: Harness) -> None:
+async def test_a_message_with_a_bad_signature_is_dropped(tmp_path: Path) -> None:
+    # (with a key shared with the subkernel, it is sent on first: test_sent_before_read.py)
+    kernel = build(tmp_path)
     raw = kernel.client.serialize(kernel.message("execute_request", {"code": "1"}), ident=[b"c"])
     raw[raw.index(b"<IDS|MSG>") + 1] = b"0" * 64
     with pytest.raises(InvalidSignature):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BeakerError, MessageError
 from ..lib.utils import LogMessageEncoder, parent_message_context
-from ..wire import Frames, Request
+from ..wire import Request
 from .context_switch import as_message
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ class Magics:
         self._contexts = contexts
 
     @staticmethod
-    def may_contain(frames: Frames) -> bool:
-        content = frames.parts[4]
+    def may_contain(content: bytes) -> bool:
+        """Whether a request's raw content may hold a magic (a byte search, no decoding)."""
         return any(marker in content for marker in MARKERS)
 
     async def run(self, request: Request) -> bool:

@@ -27,9 +27,14 @@ class NotebookItems:
     def active(self) -> bool:
         return bool(self._items)
 
+    @staticmethod
+    def may_name(metadata: bytes) -> bool:
+        """Whether a request's raw metadata may name a notebook item (a byte search)."""
+        return _MARKER in metadata
+
     def note_request(self, frames: Frames, msg_id: str) -> None:
         """Remember the notebook item of the execute_request ``frames``, if it has one."""
-        if _MARKER not in frames.parts[3]:
+        if not self.may_name(frames.parts[3]):
             return
         try:
             item = frames.metadata().get(_MARKER.decode())

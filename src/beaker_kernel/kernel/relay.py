@@ -21,7 +21,7 @@ from jupyter_client.session import Session
 from ..errors import MessageError
 from ..interface import Direction
 from ..settings import env_bool
-from ..wire import Frames
+from ..wire import DELIM, Frames
 from .executor import InternalExecutor
 from .frontend import FrontEnd
 from .interception import Interceptors
@@ -157,15 +157,19 @@ class Relay:
         self, link: SubkernelLink, channel: str, raw: list[bytes]
     ) -> Awaitable[None] | None:
         """A shell or control reply from the subkernel."""
+        passed = self._pass_reply_now(link, channel, raw)
         try:
             frames = Frames.split(raw)
             frames.verify(link.session)
             parent = frames.parent_header()
         except MessageError as e:
-            log.warning("Dropped a reply from the subkernel: %s", e.message)
+            if passed:  # the front end checks it with the same key, and drops it too
+                log.warning("A reply from the subkernel was not valid: %s", e.message)
+            else:
+                log.warning("Dropped a reply from the subkernel: %s", e.message)
             return None
         msg_id = parent.get("msg_id")
-        if self._executor.take_reply(msg_id, frames):
+        if not passed and self._executor.take_reply(msg_id, frames):
             return None
         pending = self._pending.answered(msg_id)
         received = frames
@@ -178,14 +182,39 @@ class Relay:
                 self.notebook_items.forget(msg_id)
                 self._post_execute.user_cell_done(pending.header, frames)
 
-        msg_type = self._intercepted_type(channel, frames)
-        if msg_type is not None:
-            return self._forward_intercepted(channel, frames, msg_type, after)
-        self._frontend.forward(channel, frames, signed=link.same_signer and frames is received)
+        if not passed:
+            msg_type = self._intercepted_type(channel, frames)
+            if msg_type is not None:
+                return self._forward_intercepted(channel, frames, msg_type, after)
+            self._frontend.forward(channel, frames, signed=link.same_signer and frames is received)
         after()
         if link.passthrough is not None:
             link.passthrough.maybe_start()
         return None
+
+    def _pass_reply_now(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> bool:
+        """Send a reply on to the front end before reading it, when nothing in Beaker takes
+        part in it: it answers a front end's request (it has the front end's identity
+        frames; Beaker's own requests have none or wait in the executor), nothing
+        intercepts it, and it is no history reply (renumbered, see
+        :func:`history_in_session`). The front end checks its signature, made with the
+        same key. Returns whether it was sent; it is read afterwards all the same.
+        """
+        if (
+            not link.same_signer
+            or raw[0] == DELIM
+            or self._executor.active
+            or self._interceptors.types(channel, Direction.TO_FRONTEND)
+        ):
+            return False
+        try:
+            index = raw.index(DELIM)
+        except ValueError:
+            return False
+        if len(raw) < index + 6 or b"history_reply" in raw[index + 2]:
+            return False
+        self._frontend.send_now(self._frontend.socket(channel), raw)
+        return True
 
     async def on_reply(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> None:
         await _finish(self.reply_now(link, channel, raw))

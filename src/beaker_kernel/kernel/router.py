@@ -22,7 +22,15 @@ from typing import Any
 
 from ..errors import BeakerError, MessageError, SubkernelStartError
 from ..interface import Direction, Handler, Message
-from ..wire import STANDARD_SHELL_TYPES, Frames, InvalidSignature, Request, reply_type
+from ..wire import (
+    DELIM,
+    STANDARD_SHELL_TYPES,
+    Frames,
+    InvalidSignature,
+    Request,
+    peek_msg_type,
+    reply_type,
+)
 from . import validation
 from .frontend import FrontEnd
 from .handlers import KERNEL, HandlerTable
@@ -37,6 +45,12 @@ from .supervisor import Supervisor
 from .tasks import Tasks
 
 log = logging.getLogger("beaker_kernel")
+
+#: Shell requests that may be sent on before they are read (see ``Router._pass_now``):
+#: the standard ones, except those Beaker answers or changes itself.
+PASSABLE_TYPES = STANDARD_SHELL_TYPES - {"kernel_info_request", "history_request"}
+#: What ``Router._pass_now`` returns for a request that must be read first.
+_READ_FIRST: tuple[bool, None] = (False, None)
 
 
 class Router:
@@ -125,6 +139,10 @@ class Router:
         Returns ``None`` when done (a forwarded message, the usual case), else what is left
         to wait for; the channel reads nothing more meanwhile.
         """
+        if channel == "shell":
+            passed, pending = self._pass_now(raw)
+            if passed:
+                return pending
         frames = Frames.split(raw)
         frames.verify(self._frontend.session)
         if channel == "stdin":
@@ -145,6 +163,54 @@ class Router:
             # until then; so the default context never replaces one set up meanwhile.
             return self._dispatch_when_started(started, channel, frames, header, msg_type)
         return self._dispatch(channel, frames, header, msg_type)
+
+    def _pass_now(self, raw: list[bytes]) -> tuple[bool, Awaitable[None] | None]:
+        """Send a front end's shell request on to the subkernel before reading it, when its
+        header names a standard request that nothing in Beaker takes part in; then read it.
+
+        Sending first takes Beaker's reading off the time the front end waits. It needs a
+        subkernel that signs with the front end's key, so that it checks the signature of
+        what it gets: a forged request reaches nothing there, and Beaker checks it too
+        before keeping anything of it. Returns whether the request was sent (and what is
+        left to wait for); a request that was not must be read first.
+        """
+        supervisor = self._supervisor
+        link = supervisor.link
+        if link is None or not link.same_signer or not supervisor.settled:
+            return _READ_FIRST
+        try:
+            index = raw.index(DELIM)
+        except ValueError:
+            return _READ_FIRST
+        if len(raw) < index + 6:
+            return _READ_FIRST
+        msg_type = peek_msg_type(raw[index + 2])
+        if (
+            msg_type is None
+            or msg_type not in PASSABLE_TYPES
+            or self._handlers.get("shell", msg_type) is not None
+            or msg_type in self._interceptors.types("shell", Direction.TO_SUBKERNEL)
+        ):
+            return _READ_FIRST
+        content = raw[index + 5]
+        if msg_type == "execute_request" and (
+            (self.magics is not None and Magics.may_contain(content))
+            or NotebookItems.may_name(raw[index + 4])
+        ):
+            return _READ_FIRST
+        if msg_type in validation.CHECKED_TYPES and validation.problem(msg_type, content):
+            return _READ_FIRST  # answered with an error, as a request read first is
+        sending = link.send("shell", raw)
+        log.debug("%s sent on before it was read", msg_type)
+        frames = Frames(raw[:index], raw[index + 1 :])
+        try:
+            frames.verify(self._frontend.session)
+            header = frames.header()
+        except MessageError as e:
+            self._failed("shell", e)  # the subkernel drops it too
+            return True, sending
+        self._note_pending("shell", frames, header, msg_type)
+        return True, sending
 
     async def _dispatch_when_started(
         self,
@@ -288,16 +354,13 @@ class Router:
             or (
                 msg_type == "execute_request"
                 and self.magics is not None
-                and Magics.may_contain(frames)
+                and Magics.may_contain(frames.parts[4])
             )
         ):
             return self._forward(channel, frames, header, msg_type)
         if msg_type == "execute_request":
             self._note_items(frames, header)
         return self._send(link, channel, frames, header, msg_type)
-
-    def _may_be_magic(self, frames: Frames) -> bool:
-        return self.magics is not None and Magics.may_contain(frames)
 
     async def _forward(
         self, channel: str, frames: Frames, header: dict[str, Any], msg_type: str
@@ -314,7 +377,7 @@ class Router:
             magics = self.magics
             if (
                 magics is not None
-                and Magics.may_contain(frames)
+                and Magics.may_contain(frames.parts[4])
                 and await magics.run(Request.from_frames(channel, frames))
             ):
                 return
@@ -372,6 +435,13 @@ class Router:
             return None
         sending = link.forward(channel, frames)
         # The rest waits for nothing the subkernel needs: done once it has the request.
+        self._note_pending(channel, frames, header, msg_type)
+        return sending
+
+    def _note_pending(
+        self, channel: str, frames: Frames, header: dict[str, Any], msg_type: str
+    ) -> None:
+        """Remember a request just sent to the subkernel, until its reply comes."""
         msg_id = header.get("msg_id")
         if isinstance(msg_id, str) and msg_type.endswith("_request"):
             pending = PendingRequest(channel, frames.idents, header)
@@ -379,7 +449,6 @@ class Router:
                 pending.history_session = requested_session(frames)
             self._pending.add(msg_id, pending)
         self._post_execute.cancel()
-        return sending
 
     async def forward_decoded(self, channel: str, message: Any) -> None:
         """Forward a decoded message (a context's handler returned one) to the subkernel."""
