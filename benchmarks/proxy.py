@@ -5,9 +5,10 @@ the difference between the plain ipykernel and the Beaker kernel is the proxy ho
 
 * ``latency``: execute round trips (to ``execute_reply`` and to ``idle``) for python3, the
   Beaker kernel without a context, with the ``default`` context, and without a context
-  with iopub relayed in Python (``BEAKER_IOPUB_PASSTHROUGH=0``); the CPU time each
-  kernel process spends per round trip; and a cell publishing 3,000 ``display_data``
-  messages (seconds to ``idle``, CPU time of the kernel process);
+  with iopub relayed in Python (``BEAKER_IOPUB_PASSTHROUGH=0``), and without a context
+  with each shell request and reply read before it is sent on (``BEAKER_SEND_FIRST=0``);
+  the CPU time each kernel process spends per round trip; and a cell publishing 3,000
+  ``display_data`` messages (seconds to ``idle``, CPU time of the kernel process);
 * ``profile``: the same requests against a Beaker kernel running under ``cProfile``,
   and the functions that cost most in the kernel process;
 * ``imports``: what the Beaker kernel process imports before it answers, and how long.
@@ -109,7 +110,7 @@ def cpu_seconds(km: KernelManager) -> float:
 
 
 def latency(n: int, pause: float, block: int = 25) -> dict[str, Any]:
-    """Interleaved blocks of round trips for the four kernels, and the CPU time each kernel
+    """Interleaved blocks of round trips for the five kernels, and the CPU time each kernel
     process spends per round trip (for Beaker: its own process, not its subkernel)."""
     kernels: dict[str, tuple[KernelManager, BlockingKernelClient]] = {
         "plain": start("python3"),
@@ -117,6 +118,8 @@ def latency(n: int, pause: float, block: int = 25) -> dict[str, Any]:
         "beaker_context": start("beaker_kernel", context="default"),
         # iopub relayed in Python too (see beaker_kernel.kernel.passthrough)
         "beaker_py_iopub": start("beaker_kernel", extra_env={"BEAKER_IOPUB_PASSTHROUGH": "0"}),
+        # shell requests and replies read before they are sent on (see beaker_kernel.kernel.router)
+        "beaker_read_first": start("beaker_kernel", extra_env={"BEAKER_SEND_FIRST": "0"}),
     }
     try:
         for _, kc in kernels.values():

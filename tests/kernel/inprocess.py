@@ -55,6 +55,7 @@ class FakeLink:
     tasks: set[Any] = field(default_factory=set)
     passthrough: Any = None
     same_signer: bool = False
+    send_first: bool = False
     kernel_info: dict[str, Any] | None = None
 
     @property
@@ -140,7 +141,7 @@ def build(tmp_path: Path, *, shared_key: bool = False) -> Harness:
     link = FakeLink()
     if shared_key:
         link.session = Session(key=FRONT_KEY, username="sub")
-        link.same_signer = True
+        link.same_signer = link.send_first = True
     harness = Harness(app, link)
     names = {}
     for channel in ("shell", "control", "stdin", "iopub"):

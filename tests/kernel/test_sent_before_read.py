@@ -20,6 +20,7 @@ from ..client import running_beaker
 from .inprocess import Harness, build
 
 SENT_FIRST = "sent on before it was read"
+NO_CONTEXT = {"BEAKER_DEFAULT_CONTEXT": "none", "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3"}
 
 
 def header_frame(session: Session, msg_type: str) -> bytes:
@@ -138,9 +139,22 @@ async def test_a_forged_request_is_sent_first_but_nothing_of_it_is_kept(
     assert any("invalid signature" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_a_real_kernel_sends_cells_first_unless_switched_off(
+    context_path: Path, tmp_path: Path, switch: str
+) -> None:
+    path = tmp_path / "kernel.log"
+    env = {**NO_CONTEXT, "BEAKER_SEND_FIRST": switch}
+    with path.open("wb") as log, running_beaker(env, log=log) as (_, client):
+        cell = client.run("print(6 * 7)")
+        assert cell.content["status"] == "ok", cell.content
+        assert cell.stdout() == "42\n"
+    logged = path.read_text(errors="replace")
+    assert (f"execute_request {SENT_FIRST}" in logged) == (switch == "1"), logged[-2000:]
+
+
 def test_a_real_subkernel_drops_a_forged_request_sent_first(context_path: Path) -> None:
-    env = {"BEAKER_DEFAULT_CONTEXT": "none", "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3"}
-    with running_beaker(env) as (_, client):
+    with running_beaker(NO_CONTEXT) as (_, client):
         assert client.run("forged = False").content["status"] == "ok"
         client.drain_iopub()
         forger = Session(key=b"not-the-key", username="forger")

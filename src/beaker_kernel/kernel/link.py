@@ -73,6 +73,9 @@ class SubkernelLink:
         #: Whether the subkernel signs with the front end's key (set by the relay): its
         #: messages and the front end's then pass between them unchanged.
         self.same_signer = False
+        #: Whether standard shell requests and their replies may pass before Beaker reads
+        #: them (set by the relay, for a subkernel with the front end's key).
+        self.send_first = False
 
     @property
     def kernel_name(self) -> str:

@@ -70,6 +70,10 @@ class Relay:
         #: while Beaker need not see it (passthrough.py); environment
         #: ``BEAKER_IOPUB_PASSTHROUGH`` (default on).
         self.passthrough = env_bool("BEAKER_IOPUB_PASSTHROUGH", default=True)
+        #: Whether such a subkernel gets the standard shell requests nothing in Beaker takes
+        #: part in before Beaker reads them, and its replies go back the same way
+        #: (``Router._pass_now``, :meth:`_pass_reply_now`); ``BEAKER_SEND_FIRST`` (default on).
+        self.send_first = env_bool("BEAKER_SEND_FIRST", default=True)
 
     # ------------------------------------------------------------ links
 
@@ -86,6 +90,7 @@ class Relay:
         link.tasks.add(self._tasks.spawn(self._watch(link), name="sub-watch"))
         self._links.add(link)
         link.same_signer = _same_signer(link.session, self._frontend.session)
+        link.send_first = self.send_first and link.same_signer
         if self.passthrough and link.same_signer:
             if self._frontend.passthrough is not None:
                 self._frontend.passthrough.stop()  # one proxy at a time onto the front end
@@ -201,7 +206,7 @@ class Relay:
         same key. Returns whether it was sent; it is read afterwards all the same.
         """
         if (
-            not link.same_signer
+            not link.send_first
             or raw[0] == DELIM
             or self._executor.active
             or self._interceptors.types(channel, Direction.TO_FRONTEND)

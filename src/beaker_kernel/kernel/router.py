@@ -176,7 +176,7 @@ class Router:
         """
         supervisor = self._supervisor
         link = supervisor.link
-        if link is None or not link.same_signer or not supervisor.settled:
+        if link is None or not link.send_first or not supervisor.settled:
             return _READ_FIRST
         try:
             index = raw.index(DELIM)
