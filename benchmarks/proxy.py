@@ -9,6 +9,8 @@ the difference between the plain ipykernel and the Beaker kernel is the proxy ho
   with each shell request and reply read before it is sent on (``BEAKER_SEND_FIRST=0``);
   the CPU time each kernel process spends per round trip; and a cell publishing 3,000
   ``display_data`` messages (seconds to ``idle``, CPU time of the kernel process);
+  ``--instances 2`` runs two kernels of each Beaker variant, to tell a change from the
+  difference between two processes;
 * ``profile``: the same requests against a Beaker kernel running under ``cProfile``,
   and the functions that cost most in the kernel process;
 * ``imports``: what the Beaker kernel process imports before it answers, and how long.
@@ -109,18 +111,28 @@ def cpu_seconds(km: KernelManager) -> float:
     return float(times.user + times.system)
 
 
-def latency(n: int, pause: float, block: int = 25) -> dict[str, Any]:
-    """Interleaved blocks of round trips for the five kernels, and the CPU time each kernel
-    process spends per round trip (for Beaker: its own process, not its subkernel)."""
-    kernels: dict[str, tuple[KernelManager, BlockingKernelClient]] = {
-        "plain": start("python3"),
-        "beaker": start("beaker_kernel"),
-        "beaker_context": start("beaker_kernel", context="default"),
-        # iopub relayed in Python too (see beaker_kernel.kernel.passthrough)
-        "beaker_py_iopub": start("beaker_kernel", extra_env={"BEAKER_IOPUB_PASSTHROUGH": "0"}),
-        # shell requests and replies read before they are sent on (see beaker_kernel.kernel.router)
-        "beaker_read_first": start("beaker_kernel", extra_env={"BEAKER_SEND_FIRST": "0"}),
-    }
+#: The Beaker kernels measured against the plain one: label → (context, environment).
+BEAKER_VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "beaker": ("none", {}),
+    "beaker_context": ("default", {}),
+    # iopub relayed in Python too (see beaker_kernel.kernel.passthrough)
+    "beaker_py_iopub": ("none", {"BEAKER_IOPUB_PASSTHROUGH": "0"}),
+    # shell requests and replies read before they are sent on (see beaker_kernel.kernel.router)
+    "beaker_read_first": ("none", {"BEAKER_SEND_FIRST": "0"}),
+}
+
+
+def latency(n: int, pause: float, block: int = 25, instances: int = 1) -> dict[str, Any]:
+    """Interleaved blocks of round trips for the plain kernel and each Beaker variant, and
+    the CPU time each kernel process spends per round trip (for Beaker: its own process,
+    not its subkernel). With ``instances`` > 1, each Beaker variant runs that many kernels
+    (labels ``beaker#1``, ``beaker#2``, …): two processes of the same program can differ
+    by more than a change under test does."""
+    kernels: dict[str, tuple[KernelManager, BlockingKernelClient]] = {"plain": start("python3")}
+    for number in range(1, instances + 1):
+        suffix = f"#{number}" if instances > 1 else ""
+        for label, (context, env) in BEAKER_VARIANTS.items():
+            kernels[label + suffix] = start("beaker_kernel", context=context, extra_env=env)
     try:
         for _, kc in kernels.values():
             drain(kc)
@@ -234,12 +246,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("what", choices=("latency", "profile", "imports"), nargs="?", default="latency")
     p.add_argument("-n", type=int, default=300)
     p.add_argument("--settle", type=float, default=0.1)
+    p.add_argument("--instances", type=int, default=1, help="latency: kernels per Beaker variant")
     p.add_argument("--output", default=str(Path(tempfile.gettempdir()) / "beaker-kernel.prof"))
     args = p.parse_args(argv)
     if args.what == "imports":
         print(imports())
     elif args.what == "latency":
-        result = latency(args.n, args.settle)
+        result = latency(args.n, args.settle, instances=args.instances)
         displays = result.pop("displays")
         for mode, kernels in result.items():
             plain = kernels["plain"]
@@ -252,10 +265,10 @@ def main(argv: list[str] | None = None) -> None:
                         f"{key} {med:6.3f} ms (p95 {values[key]['p95_ms']:6.3f}, {extra:+5.0f} µs)"
                     )
                 cells.append(f"CPU {values['cpu_us']:4.0f} µs")
-                print(f"{mode:12} {label:15} " + "  ".join(cells))
+                print(f"{mode:12} {label:19} " + "  ".join(cells))
         for label, values in displays.items():
             print(
-                f"{DISPLAYS} displays {label:15} to_idle {values['seconds']:6.2f} s  "
+                f"{DISPLAYS} displays {label:19} to_idle {values['seconds']:6.2f} s  "
                 f"CPU {values['cpu_s']:5.2f} s"
             )
         print(json.dumps({**result, "displays": displays}))
