@@ -112,11 +112,13 @@ class FrontEnd:
         if pump is not None:
             pump.kick()
 
-    def forward(self, channel: str, frames: Frames, *, signed: bool = False) -> None:
-        """Send a message from the subkernel (its signature checked) on, signed by Beaker;
-        as it is when ``signed`` (the subkernel signs with the front end's key)."""
+    def forward(self, channel: str, frames: Frames, *, same_key: bool = False) -> None:
+        """Send a message from the subkernel on, signed by Beaker: as it came when the
+        subkernel signs with the front end's key (``same_key``) and its signature was
+        checked, else signed again (frames Beaker made or changed are never checked)."""
+        unchanged = same_key and frames.checked
         self.send_now(
-            self.socket(channel), frames.unchanged() if signed else frames.resigned(self.session)
+            self.socket(channel), frames.unchanged() if unchanged else frames.resigned(self.session)
         )
 
     def publish(

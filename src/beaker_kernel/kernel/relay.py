@@ -21,7 +21,7 @@ from jupyter_client.session import Session
 from ..errors import MessageError
 from ..interface import Direction
 from ..settings import env_bool
-from ..wire import DELIM, Frames
+from ..wire import Frames
 from .executor import InternalExecutor
 from .frontend import FrontEnd
 from .interception import Interceptors
@@ -162,9 +162,13 @@ class Relay:
         self, link: SubkernelLink, channel: str, raw: list[bytes]
     ) -> Awaitable[None] | None:
         """A shell or control reply from the subkernel."""
-        passed = self._pass_reply_now(link, channel, raw)
         try:
             frames = Frames.split(raw)
+        except MessageError as e:
+            log.warning("Dropped a reply from the subkernel: %s", e.message)
+            return None
+        passed = self._pass_reply_now(link, channel, frames)
+        try:
             frames.verify(link.session)
             parent = frames.parent_header()
         except MessageError as e:
@@ -177,7 +181,6 @@ class Relay:
         if not passed and self._executor.take_reply(msg_id, frames):
             return None
         pending = self._pending.answered(msg_id)
-        received = frames
         if pending is not None and pending.history_session is not None:
             frames = history_in_session(frames, pending.history_session)
 
@@ -191,13 +194,13 @@ class Relay:
             msg_type = self._intercepted_type(channel, frames)
             if msg_type is not None:
                 return self._forward_intercepted(channel, frames, msg_type, after)
-            self._frontend.forward(channel, frames, signed=link.same_signer and frames is received)
+            self._frontend.forward(channel, frames, same_key=link.same_signer)
         after()
         if link.passthrough is not None:
             link.passthrough.maybe_start()
         return None
 
-    def _pass_reply_now(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> bool:
+    def _pass_reply_now(self, link: SubkernelLink, channel: str, frames: Frames) -> bool:
         """Send a reply on to the front end before reading it, when nothing in Beaker takes
         part in it: it answers a front end's request (it has the front end's identity
         frames; Beaker's own requests have none or wait in the executor), nothing
@@ -207,18 +210,13 @@ class Relay:
         """
         if (
             not link.send_first
-            or raw[0] == DELIM
+            or not frames.idents
             or self._executor.active
             or self._interceptors.types(channel, Direction.TO_FRONTEND)
+            or b"history_reply" in frames.parts[1]
         ):
             return False
-        try:
-            index = raw.index(DELIM)
-        except ValueError:
-            return False
-        if len(raw) < index + 6 or b"history_reply" in raw[index + 2]:
-            return False
-        self._frontend.send_now(self._frontend.socket(channel), raw)
+        self._frontend.send_now(self._frontend.socket(channel), frames.unchanged())
         return True
 
     async def on_reply(self, link: SubkernelLink, channel: str, raw: list[bytes]) -> None:
@@ -247,7 +245,7 @@ class Relay:
         if msg_type is not None:
             return self._stdin_intercepted(frames, msg_type)
         self.subkernel_asking += 1
-        self._frontend.forward("stdin", frames, signed=link.same_signer)
+        self._frontend.forward("stdin", frames, same_key=link.same_signer)
         return None
 
     async def _stdin_intercepted(self, frames: Frames, msg_type: str) -> None:
@@ -275,13 +273,12 @@ class Relay:
         executor = self._executor
         if executor.active and executor.take_iopub(frames.parent_header().get("msg_id"), frames):
             return None
-        received = frames
         if self.notebook_items.active:
             frames = self.notebook_items.apply(frames)
         msg_type = self._intercepted_type("iopub", frames)
         if msg_type is not None:
             return self._forward_intercepted("iopub", frames, msg_type)
-        self._frontend.forward("iopub", frames, signed=link.same_signer and frames is received)
+        self._frontend.forward("iopub", frames, same_key=link.same_signer)
         return None
 
     async def on_iopub(self, link: SubkernelLink, raw: list[bytes]) -> None:

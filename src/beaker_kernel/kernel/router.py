@@ -23,7 +23,6 @@ from typing import Any
 from ..errors import BeakerError, MessageError, SubkernelStartError
 from ..interface import Direction, Handler, Message
 from ..wire import (
-    DELIM,
     STANDARD_SHELL_TYPES,
     Frames,
     InvalidSignature,
@@ -139,11 +138,11 @@ class Router:
         Returns ``None`` when done (a forwarded message, the usual case), else what is left
         to wait for; the channel reads nothing more meanwhile.
         """
+        frames = Frames.split(raw)
         if channel == "shell":
-            passed, pending = self._pass_now(raw)
+            passed, pending = self._pass_now(frames)
             if passed:
                 return pending
-        frames = Frames.split(raw)
         frames.verify(self._frontend.session)
         if channel == "stdin":
             return self._forward_stdin(frames)
@@ -164,7 +163,7 @@ class Router:
             return self._dispatch_when_started(started, channel, frames, header, msg_type)
         return self._dispatch(channel, frames, header, msg_type)
 
-    def _pass_now(self, raw: list[bytes]) -> tuple[bool, Awaitable[None] | None]:
+    def _pass_now(self, frames: Frames) -> tuple[bool, Awaitable[None] | None]:
         """Send a front end's shell request on to the subkernel before reading it, when its
         header names a standard request that nothing in Beaker takes part in; then read it.
 
@@ -178,13 +177,7 @@ class Router:
         link = supervisor.link
         if link is None or not link.send_first or not supervisor.settled:
             return _READ_FIRST
-        try:
-            index = raw.index(DELIM)
-        except ValueError:
-            return _READ_FIRST
-        if len(raw) < index + 6:
-            return _READ_FIRST
-        msg_type = peek_msg_type(raw[index + 2])
+        msg_type = peek_msg_type(frames.parts[1])
         if (
             msg_type is None
             or msg_type not in PASSABLE_TYPES
@@ -192,17 +185,16 @@ class Router:
             or msg_type in self._interceptors.types("shell", Direction.TO_SUBKERNEL)
         ):
             return _READ_FIRST
-        content = raw[index + 5]
+        content = frames.parts[4]
         if msg_type == "execute_request" and (
             (self.magics is not None and Magics.may_contain(content))
-            or NotebookItems.may_name(raw[index + 4])
+            or NotebookItems.may_name(frames.parts[3])
         ):
             return _READ_FIRST
         if msg_type in validation.CHECKED_TYPES and validation.problem(msg_type, content):
             return _READ_FIRST  # answered with an error, as a request read first is
-        sending = link.send("shell", raw)
+        sending = link.send("shell", frames.unchanged())
         log.debug("%s sent on before it was read", msg_type)
-        frames = Frames(raw[:index], raw[index + 1 :])
         try:
             frames.verify(self._frontend.session)
             header = frames.header()
