@@ -49,6 +49,18 @@ class Logged:
                 raise AssertionError(f"no hand-over {count} in the kernel's log:\n{self.text()}")
             time.sleep(0.05)
 
+    def wait_for_c(self, timeout: float = 15) -> None:
+        """Until the log's last switch is a hand-over to C."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.text()
+            last = list(HANDOVER.finditer(text))
+            if last and last[-1].start() > text.rfind(BACK):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"iopub not relayed in C again:\n{text}")
+            time.sleep(0.05)
+
 
 @pytest.fixture
 def logged(tmp_path: Path, context_path: Path) -> Iterator[Logged]:
@@ -102,9 +114,42 @@ def test_an_internal_execution_stays_hidden_and_the_proxy_comes_back(logged: Log
     seen = reply.iopub + drain(client, 1.0)
     assert [m for m in seen if m["msg_type"] in ("stream", "execute_input", "execute_result")] == []
     assert logged.text().count(BACK) >= 1
+    # the handler done, C relays again before the next cell
+    logged.wait_for_c()
     after = client.run("print('after')")
     assert after.stdout() == "after\n"
-    logged.wait_for_handover(before + 1)
+    assert logged.handovers() >= before + 1
+
+
+def test_after_a_contexts_own_work_the_proxy_comes_back_before_the_next_cell(
+    tmp_path: Path, context_path: Path
+) -> None:
+    # The default context publishes the preview and the kernel state after every cell,
+    # from executions of its own: Python relays iopub meanwhile. Once that is done, C
+    # relays again at once, not from the busy of the user's next cell.
+    path = tmp_path / "kernel.log"
+    env = {"BEAKER_DEFAULT_CONTEXT": "default", "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3"}
+    with path.open("wb") as log, running_beaker(env, log=log) as (km, client):
+        logged = Logged(km, client, path)
+        for n in range(3):
+            assert client.run(f"x{n} = {n}").content["status"] == "ok"
+            seen = drain(client, 0.0)
+            while not any(m["msg_type"] == "kernel_state_info" for m in seen):
+                more = drain(client, 2.0)
+                assert more, f"no kernel_state_info after cell {n}: {seen}"
+                seen += more
+            state = next(m for m in seen if m["msg_type"] == "kernel_state_info")
+            assert f"x{n}" in json.dumps(state["content"])
+            # the context's executions took iopub back to Python ...
+            assert logged.text().count(BACK) >= n + 1
+            # ... and with nothing else sent, C relays it again
+            logged.wait_for_c()
+        handovers = logged.handovers()
+        cell = client.run("print('through C')")
+        assert cell.stdout() == "through C\n"
+        assert cell.of_type("status") == [{"execution_state": "busy"}, {"execution_state": "idle"}]
+        # the cell went through C from its first message: it started no hand-over
+        assert logged.handovers() == handovers
 
 
 def test_a_subscriber_joining_meanwhile_is_greeted_and_gets_output(logged: Logged) -> None:

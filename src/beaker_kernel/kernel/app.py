@@ -378,17 +378,20 @@ class BeakerKernelApp(JupyterApp):
             [],
         )
         services = self.services
-        # No parent message context: this background work sends no beaker__ copies (they
-        # would arrive after the cell is done, for nobody to show).
-        hook = getattr(context, "post_execute", None)
-        if callable(hook):
-            with execution_context("post_execute", context.slug):
-                await hook(message)
-        await services.send_preview(parent)
-        await services.send_kernel_state_info(parent)
-        context = self.contexts.current
-        if context is not None and context.has_agent:
-            await services.send_chat_history(parent)
+        try:
+            # No parent message context: this background work sends no beaker__ copies
+            # (they would arrive after the cell is done, for nobody to show).
+            hook = getattr(context, "post_execute", None)
+            if callable(hook):
+                with execution_context("post_execute", context.slug):
+                    await hook(message)
+            await services.send_preview(parent)
+            await services.send_kernel_state_info(parent)
+            context = self.contexts.current
+            if context is not None and context.has_agent:
+                await services.send_chat_history(parent)
+        finally:
+            self.relay.resume_passthrough()
 
     def _answer_intercepted(self, request: Any, content: dict[str, Any]) -> None:
         # A cell a context answered did not run in the subkernel: its count stays.

@@ -18,7 +18,8 @@ Beaker sees iopub again, in Python, whenever it must:
 Each switch back is synchronous: the proxy is told to stop and its thread joined (a
 fraction of a millisecond), so nothing Beaker must see can slip past, and what was queued
 meanwhile is read, in order, by the usual pumps. Once nothing needs Python any more, the
-next relayed message hands the sockets back to the proxy.
+sockets go back to the proxy: when Beaker's own work ends (``Relay.resume_passthrough``)
+or with the next relayed message.
 
 The proxy reads the front end's subscriptions too, and passes them to the subkernel
 through the link's XSUB socket. The link's own subscription to everything is renewed at

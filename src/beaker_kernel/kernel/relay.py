@@ -105,6 +105,15 @@ class Relay:
             )
         return link
 
+    def resume_passthrough(self) -> None:
+        """Hand iopub back to the C proxy once Beaker's own work is done (a handler, the
+        post-execute actions), if nothing else needs Python: else only the subkernel's
+        next message would, and that is the busy of a user's next cell, which then pays
+        for Python's relaying and for the hand-over."""
+        passthrough = self._frontend.passthrough
+        if passthrough is not None:
+            passthrough.maybe_start()
+
     def _passthrough_allowed(self, link: SubkernelLink) -> bool:
         """Whether nothing needs to see ``link``'s iopub in Python now."""
         return (

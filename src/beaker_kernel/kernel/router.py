@@ -313,6 +313,7 @@ class Router:
         finally:
             if request.msg_id not in self._detached and not quiet:
                 frontend.publish("status", {"execution_state": "idle"}, request.header)
+            self._relay.resume_passthrough()
 
     def _reply_unknown(self, channel: str, frames: Frames, header: dict[str, Any]) -> None:
         msg_type = header["msg_type"]
