@@ -152,6 +152,45 @@ def test_after_a_contexts_own_work_the_proxy_comes_back_before_the_next_cell(
         assert logged.handovers() == handovers
 
 
+def test_after_an_agent_run_the_proxy_comes_back_before_the_next_cell(tmp_path: Path) -> None:
+    # An llm_request is finished by a task of its own (Router.detach), after its handler
+    # returned: C relays again when that task ends.
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            [
+                {
+                    "text": "Run it.",
+                    "tool_calls": [{"name": "run_code", "args": {"code": "y = 5"}}],
+                },
+                {"text": "Done: {last_tool_output}"},
+            ]
+        )
+    )
+    path = tmp_path / "kernel.log"
+    env = {
+        "BEAKER_DEFAULT_CONTEXT": "default",
+        "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "BEAKER_TEST_MODEL_SCRIPT": str(script),
+        "BEAKER_TEST_MODEL_LOG": str(tmp_path / "model.log"),
+        "LLM_PROVIDER_IMPORT_PATH": "tests.agent.scripted_model:ScriptedModel",
+    }
+    with path.open("wb") as log, running_beaker(env, log=log) as (km, client):
+        logged = Logged(km, client, path)
+        msg = client.session.msg("llm_request", {"request": "Set y."})
+        client.shell_channel.send(msg)
+        exchange = client.collect(msg["header"]["msg_id"], timeout=90)
+        assert exchange.reply["msg_type"] == "llm_reply"
+        assert exchange.one("llm_response")["text"].startswith("Done:")
+        assert logged.text().count(BACK) >= 1
+        logged.wait_for_c()
+        handovers = logged.handovers()
+        cell = client.run("print(y)")
+        assert cell.stdout() == "5\n"
+        assert logged.handovers() == handovers
+
+
 def test_a_subscriber_joining_meanwhile_is_greeted_and_gets_output(logged: Logged) -> None:
     client = logged.client
     client.run("pass")

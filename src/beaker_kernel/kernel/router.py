@@ -113,6 +113,7 @@ class Router:
             finally:
                 self._detached.discard(request.msg_id)
                 self._frontend.publish("status", {"execution_state": "idle"}, request.header)
+                self._relay.resume_passthrough()
 
         return self._tasks.spawn(run(), name=name)
 
