@@ -11,7 +11,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -22,7 +22,9 @@ from jupyter_client.session import Session
 
 from beaker_kernel.kernel.launchers import LocalLauncher
 
+from ..agent.conftest import SCRIPTED_MODEL
 from ..client import BeakerClient, running_beaker
+from ..conftest import REPO
 
 HANDOVER = re.compile(r"iopub relayed in C \(hand-over (\d+)\)")
 BACK = "iopub relayed in Python"
@@ -42,23 +44,23 @@ class Logged:
         found = HANDOVER.findall(self.text())
         return int(found[-1]) if found else 0
 
+    def relayed_in_c(self) -> bool:
+        """Whether the log's last switch is a hand-over to C."""
+        text = self.text()
+        last = list(HANDOVER.finditer(text))
+        return bool(last) and last[-1].start() > text.rfind(BACK)
+
     def wait_for_handover(self, count: int, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while self.handovers() < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no hand-over {count} in the kernel's log:\n{self.text()}")
-            time.sleep(0.05)
+        self._wait(lambda: self.handovers() >= count, f"no hand-over {count}", timeout)
 
     def wait_for_c(self, timeout: float = 15) -> None:
-        """Until the log's last switch is a hand-over to C."""
+        self._wait(self.relayed_in_c, "iopub not relayed in C again", timeout)
+
+    def _wait(self, done: Callable[[], bool], failure: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while True:
-            text = self.text()
-            last = list(HANDOVER.finditer(text))
-            if last and last[-1].start() > text.rfind(BACK):
-                return
+        while not done():
             if time.monotonic() > deadline:
-                raise AssertionError(f"iopub not relayed in C again:\n{text}")
+                raise AssertionError(f"{failure} in the kernel's log:\n{self.text()}")
             time.sleep(0.05)
 
 
@@ -133,12 +135,7 @@ def test_after_a_contexts_own_work_the_proxy_comes_back_before_the_next_cell(
         logged = Logged(km, client, path)
         for n in range(3):
             assert client.run(f"x{n} = {n}").content["status"] == "ok"
-            seen = drain(client, 0.0)
-            while not any(m["msg_type"] == "kernel_state_info" for m in seen):
-                more = drain(client, 2.0)
-                assert more, f"no kernel_state_info after cell {n}: {seen}"
-                seen += more
-            state = next(m for m in seen if m["msg_type"] == "kernel_state_info")
+            state = client.wait_for_iopub("kernel_state_info")
             assert f"x{n}" in json.dumps(state["content"])
             # the context's executions took iopub back to Python ...
             assert logged.text().count(BACK) >= n + 1
@@ -171,10 +168,9 @@ def test_after_an_agent_run_the_proxy_comes_back_before_the_next_cell(tmp_path: 
     env = {
         "BEAKER_DEFAULT_CONTEXT": "default",
         "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PYTHONPATH": str(REPO),
         "BEAKER_TEST_MODEL_SCRIPT": str(script),
-        "BEAKER_TEST_MODEL_LOG": str(tmp_path / "model.log"),
-        "LLM_PROVIDER_IMPORT_PATH": "tests.agent.scripted_model:ScriptedModel",
+        "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL,
     }
     with path.open("wb") as log, running_beaker(env, log=log) as (km, client):
         logged = Logged(km, client, path)
