@@ -3,11 +3,17 @@
 Installing for real is the point: Beaker must find an installed package through the
 ``share/beaker/contexts/<slug>.json`` mapping pip puts under ``sys.prefix``, as it finds
 packages built for upstream Beaker.
+
+``./scripts/test`` runs two pytest processes in the same environment, so an installation is
+shared: the first process that needs a package installs it, and the last one done with it
+uninstalls it (:func:`installed`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -47,13 +53,40 @@ def mapping_path(slug: str) -> Path:
 
 @contextmanager
 def installed(project: Path, distribution: str, out: Path) -> Iterator[Path]:
-    """Build ``project``, pip-install the wheel here, and uninstall it afterwards."""
+    """Build ``project``, pip-install the wheel here, and uninstall it afterwards; unless
+    another test process of this environment uses it too, which then installed it or will
+    uninstall it (see :func:`_users`)."""
     wheel = build_wheel(project, out)
-    pip("install", "--no-deps", "--force-reinstall", str(wheel))
+    with _users(distribution) as users:
+        if not users:
+            pip("install", "--no-deps", "--force-reinstall", str(wheel))
+        users.add(os.getpid())
     try:
         yield wheel
     finally:
-        pip("uninstall", "--yes", distribution)
+        with _users(distribution) as users:
+            users.discard(os.getpid())
+            if not users:
+                pip("uninstall", "--yes", distribution)
+
+
+@contextmanager
+def _users(distribution: str) -> Iterator[set[int]]:
+    """The living test processes that use ``distribution``, kept in a file next to the
+    environment; one process at a time reads and changes it (and installs or uninstalls),
+    under a lock. A process that died without saying it is done is left out."""
+    from .conftest import pid_alive  # conftest imports this module
+
+    state = Path(sys.prefix) / f".beaker-tests-{distribution}.users"
+    with open(state.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            users = {int(pid) for pid in state.read_text().split()} if state.exists() else set()
+        except ValueError:  # written by something else: start over
+            users = set()
+        users = {pid for pid in users if pid_alive(pid)}
+        yield users
+        state.write_text(" ".join(map(str, sorted(users))))
 
 
 #: A module that fails to import, named by one of :func:`broken_mappings`.
