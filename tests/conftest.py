@@ -15,6 +15,22 @@ from .packages import WEATHER, installed
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: The scripted model (tests/agent/scripted_model.py), named the way a user names a provider.
+SCRIPTED_MODEL = "tests.agent.scripted_model:ScriptedModel"
+
+
+def scripted_model_env(script: Path, log: Path | None = None) -> dict[str, str]:
+    """The environment of a kernel or service whose agent talks to the scripted model: it
+    follows the steps in ``script`` and, given ``log``, writes each call it gets there."""
+    env = {
+        "PYTHONPATH": str(REPO),  # the model class is imported from this checkout
+        "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL,
+        "BEAKER_TEST_MODEL_SCRIPT": str(script),
+    }
+    if log is not None:
+        env["BEAKER_TEST_MODEL_LOG"] = str(log)
+    return env
+
 
 #: The fast subset (`./scripts/test --quick`, marker `quick`): in-process tests and a few
 #: against a real Python subkernel; no Docker, no R, no browser.

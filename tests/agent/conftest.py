@@ -12,10 +12,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from ..client import BeakerClient, start_beaker
-
-REPO = Path(__file__).resolve().parents[2]
-
-SCRIPTED_MODEL = "tests.agent.scripted_model:ScriptedModel"
+from ..conftest import scripted_model_env
 
 
 @dataclass
@@ -49,14 +46,13 @@ def agent_kernel(tmp_path: Path) -> Iterator[StartAgentKernel]:
         script_path.write_text(json.dumps(script or []))
         log_path = tmp_path / f"model{len(started)}.log"
         kernel_env = {
-            "PYTHONPATH": str(REPO),
-            "BEAKER_TEST_MODEL_SCRIPT": str(script_path),
-            "BEAKER_TEST_MODEL_LOG": str(log_path),
-            "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL if configure_model else "",
+            **scripted_model_env(script_path, log_path),
             "LLM_SERVICE_MODEL": "",
             "LLM_SERVICE_TOKEN": "",
-            **(env or {}),
         }
+        if not configure_model:
+            kernel_env["LLM_PROVIDER_IMPORT_PATH"] = ""
+        kernel_env.update(env or {})
         km, client = start_beaker(kernel_env)
         kernel = AgentKernel(km, client, log_path)
         started.append(kernel)

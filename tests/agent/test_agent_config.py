@@ -10,7 +10,8 @@ from pathlib import Path
 from jupyter_client.manager import KernelManager
 
 from ..client import BeakerClient
-from .conftest import REPO, SCRIPTED_MODEL, StartAgentKernel
+from ..conftest import SCRIPTED_MODEL, scripted_model_env
+from .conftest import StartAgentKernel
 
 ALLOWED = json.dumps(
     {"scripted": {"import_path": SCRIPTED_MODEL, "models": ["scripted", "scripted-large"]}}
@@ -183,12 +184,7 @@ def test_tools_follow_tool_enabled(agent_kernel: StartAgentKernel) -> None:
 def test_llm_stack_is_imported_only_when_the_agent_is_used(tmp_path: Path) -> None:
     """Python's import log of the real kernel process (PYTHONPROFILEIMPORTTIME)."""
     log = tmp_path / "imports.log"
-    env = {
-        "PYTHONPATH": str(REPO),
-        "PYTHONPROFILEIMPORTTIME": "1",
-        "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL,
-        "BEAKER_TEST_MODEL_SCRIPT": str(tmp_path / "script.json"),
-    }
+    env = {**scripted_model_env(tmp_path / "script.json"), "PYTHONPROFILEIMPORTTIME": "1"}
     (tmp_path / "script.json").write_text('[{"text": "Hi."}]')
 
     def imported() -> set[str]:

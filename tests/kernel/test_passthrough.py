@@ -22,9 +22,8 @@ from jupyter_client.session import Session
 
 from beaker_kernel.kernel.launchers import LocalLauncher
 
-from ..agent.conftest import SCRIPTED_MODEL
 from ..client import BeakerClient, running_beaker
-from ..conftest import REPO
+from ..conftest import scripted_model_env
 
 HANDOVER = re.compile(r"iopub relayed in C \(hand-over (\d+)\)")
 BACK = "iopub relayed in Python"
@@ -166,11 +165,9 @@ def test_after_an_agent_run_the_proxy_comes_back_before_the_next_cell(tmp_path: 
     )
     path = tmp_path / "kernel.log"
     env = {
+        **scripted_model_env(script),
         "BEAKER_DEFAULT_CONTEXT": "default",
         "BEAKER_DEFAULT_CONTEXT_LANGUAGE": "python3",
-        "PYTHONPATH": str(REPO),
-        "BEAKER_TEST_MODEL_SCRIPT": str(script),
-        "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL,
     }
     with path.open("wb") as log, running_beaker(env, log=log) as (km, client):
         logged = Logged(km, client, path)

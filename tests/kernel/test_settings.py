@@ -16,9 +16,8 @@ import pytest
 
 from beaker_kernel.kernel import BeakerKernelApp
 
-from ..agent.conftest import SCRIPTED_MODEL
 from ..client import BeakerClient, running_beaker
-from ..conftest import REPO
+from ..conftest import scripted_model_env
 
 CONFIG = "jupyter_beaker_kernel_config.json"
 
@@ -121,9 +120,7 @@ def test_agent_step_limit(tmp_path: Path, way: str) -> None:
         )
     )
     env = {
-        "PYTHONPATH": str(REPO),
-        "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL,
-        "BEAKER_TEST_MODEL_SCRIPT": str(script),
+        **scripted_model_env(script),
         **_by(way, tmp_path, "AgentSettings", "max_react_steps", 1, "BEAKER_AGENT_MAX_REACT_STEPS"),
     }
     with running_beaker(env) as (_, client):

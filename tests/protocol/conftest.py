@@ -19,6 +19,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from ..client import BeakerClient, Exchange, start_beaker
+from ..conftest import scripted_model_env
 from ..julia_kernel.conftest import KERNEL_NAME as JULIA_KERNEL_NAME
 from ..julia_kernel.conftest import (  # noqa: F401 - fixtures the Julia kernel needs
     container_label,
@@ -26,9 +27,7 @@ from ..julia_kernel.conftest import (  # noqa: F401 - fixtures the Julia kernel 
     julia_kernelspec_dir,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 CONTEXTS = Path(__file__).resolve().parent / "contexts"
-SCRIPTED_MODEL = "tests.agent.scripted_model:ScriptedModel"
 
 LANGUAGES = ("python3", "rlang", "julia")
 #: What get_info() reports for each language: (language, subkernel).
@@ -235,12 +234,9 @@ class Kernel:
 
 def kernel_env(tmp: Path, language: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return {
-        "PYTHONPATH": str(REPO),
+        **scripted_model_env(tmp / "script.json", tmp / "model.log"),
         "BEAKER_CONTEXT_PATH": str(CONTEXTS),
         "BEAKER_DEFAULT_CONTEXT_LANGUAGE": language,
-        "BEAKER_TEST_MODEL_SCRIPT": str(tmp / "script.json"),
-        "BEAKER_TEST_MODEL_LOG": str(tmp / "model.log"),
-        "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL,
         "LLM_SERVICE_MODEL": "",
         "LLM_SERVICE_TOKEN": "",
         **(extra or {}),

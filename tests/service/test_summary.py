@@ -20,12 +20,11 @@ import pytest
 from beaker_kernel.errors import ModelNotConfiguredError
 from beaker_kernel.service.summary import status_for, summarizer_environment
 
+from ..conftest import scripted_model_env
 from ..service_client import Response
 from .conftest import SECRET_KEY, Service, start_service, stop_service
 from .test_errors import assert_json_error
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPTED_MODEL = "tests.agent.scripted_model:ScriptedModel"
 #: BEAKER_SUMMARY_MAX_BODY of the services below.
 MAX_BODY = 200_000
 
@@ -103,14 +102,11 @@ class SummaryService:
 
 
 def scripted_env(folder: Path, **extra: str) -> dict[str, str]:
+    # the summarizer imports the scripted model from the checkout through PYTHONPATH (-P
+    # leaves PYTHONPATH alone, as a user's own provider module needs)
     return {
-        # the summarizer imports the scripted model from the checkout (-P leaves
-        # PYTHONPATH alone, as a user's own provider module needs)
-        "PYTHONPATH": str(REPO),
-        "LLM_PROVIDER_IMPORT_PATH": SCRIPTED_MODEL,
+        **scripted_model_env(folder / "script.json", folder / "model.log"),
         "LLM_SERVICE_TOKEN": SECRET_KEY,
-        "BEAKER_TEST_MODEL_SCRIPT": str(folder / "script.json"),
-        "BEAKER_TEST_MODEL_LOG": str(folder / "model.log"),
         "BEAKER_SUMMARY_MAX_BODY": str(MAX_BODY),
         **extra,
     }
