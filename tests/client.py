@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from queue import Empty
 from typing import IO, Any
 
@@ -221,4 +223,22 @@ def running_beaker(
             km.shutdown_kernel(now=False)
 
 
-__all__ = ["BeakerClient", "Exchange", "running_beaker", "start_beaker", "start_new_kernel"]
+def imported_modules(log: Path) -> set[str]:
+    """The modules a process imported so far, from the log it writes to stderr with
+    ``PYTHONPROFILEIMPORTTIME=1``."""
+    names = set()
+    for line in log.read_text().splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", line)
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+__all__ = [
+    "BeakerClient",
+    "Exchange",
+    "imported_modules",
+    "running_beaker",
+    "start_beaker",
+    "start_new_kernel",
+]

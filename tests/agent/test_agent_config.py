@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from jupyter_client.manager import KernelManager
 
-from ..client import BeakerClient
+from ..client import BeakerClient, imported_modules
 from ..conftest import SCRIPTED_MODEL, scripted_model_env
 from .conftest import StartAgentKernel
 
@@ -187,14 +186,6 @@ def test_llm_stack_is_imported_only_when_the_agent_is_used(tmp_path: Path) -> No
     env = {**scripted_model_env(tmp_path / "script.json"), "PYTHONPROFILEIMPORTTIME": "1"}
     (tmp_path / "script.json").write_text('[{"text": "Hi."}]')
 
-    def imported() -> set[str]:
-        names = set()
-        for line in log.read_text().splitlines():
-            match = re.match(r"import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", line)
-            if match:
-                names.add(match.group(1).split(".")[0])
-        return names
-
     with log.open("w") as stderr:
         km = KernelManager(kernel_name="beaker_kernel", client_class="tests.client.BeakerClient")
         km.start_kernel(env={**os.environ, **env}, stderr=stderr)
@@ -213,13 +204,13 @@ def test_llm_stack_is_imported_only_when_the_agent_is_used(tmp_path: Path) -> No
             # the agent's tools are described from its source, without importing it
             assert "run_code" in info["info"]["agent"]["tools"]
             stderr.flush()
-            before = imported()
+            before = imported_modules(log)
             assert "beaker_kernel" in before  # the log is the kernel's
             assert not before & {"archytas", "langchain", "langchain_core", "openai"}
 
             assert client.request("llm_request", {"request": "Hi"}).content["status"] == "ok"
             stderr.flush()
-            assert {"archytas", "langchain_core"} <= imported()
+            assert {"archytas", "langchain_core"} <= imported_modules(log)
         finally:
             client.stop_channels()
             km.shutdown_kernel(now=False)

@@ -15,9 +15,10 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -145,7 +146,12 @@ _LITERALS: dict[str, Callable[[Any], str]] = {
 
 @functools.cache
 def environment(language: str) -> jinja2.Environment:
-    """The template environment of one language (its folder, its ``literal`` filter)."""
+    """The template environment of one language (its folder, its ``literal`` filter).
+
+    Jinja is imported with the first one: a kernel that takes no checkpoint (and has no
+    context, whose procedures use it too) starts without it."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES / language)),
         autoescape=False,

@@ -11,25 +11,38 @@
 =======================  =============================================================
 
 ``from beaker_kernel.lib import BeakerContext, BeakerAgent, BeakerSubkernel`` works as
-with upstream; ``BeakerAgent`` is loaded (with archytas) only when asked for.
+with upstream. Each is loaded only when asked for: ``BeakerAgent`` imports archytas,
+``BeakerContext`` Jinja, and the kernel imports neither until a context needs them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from .context import BeakerContext
-from .subkernel import BeakerSubkernel
 
 if TYPE_CHECKING:
     from .agent import BeakerAgent
+    from .context import BeakerContext
+    from .subkernel import BeakerSubkernel
 
 __all__ = ["BeakerAgent", "BeakerContext", "BeakerSubkernel"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "BeakerAgent":
-        from .agent import BeakerAgent
+#: Names loaded on first use (upstream imported them here, so ``beaker_kernel.lib.context``
+#: was there after ``import beaker_kernel.lib``): name → (module, attribute or ``None``).
+_LAZY = {
+    "BeakerAgent": (".agent", "BeakerAgent"),
+    "BeakerContext": (".context", "BeakerContext"),
+    "BeakerSubkernel": (".subkernel", "BeakerSubkernel"),
+    "agent": (".agent", None),
+    "context": (".context", None),
+    "subkernel": (".subkernel", None),
+}
 
-        return BeakerAgent
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name, __name__)
+    return module if attribute is None else getattr(module, attribute)
