@@ -11,9 +11,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from .client import BeakerClient, running_beaker
-from .packages import WEATHER, installed
-
-REPO = Path(__file__).resolve().parent.parent
+from .packages import REPO, WEATHER, installed
 
 #: The scripted model (tests/agent/scripted_model.py), named the way a user names a provider.
 SCRIPTED_MODEL = "tests.agent.scripted_model:ScriptedModel"
