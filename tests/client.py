@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +178,71 @@ class BeakerClient(BlockingKernelClient):
                 return
 
 
+def start_ready(
+    manager: Callable[[], KernelManager], timeout: float = 60, **start_kwargs: Any
+) -> tuple[KernelManager, Any]:
+    """Start the kernel of a ``manager()``; return it and its started client once the
+    kernel answered ``kernel_info``.
+
+    jupyter_client chooses free ports and the kernel binds them a second later; another
+    process that took one of them meanwhile makes the kernel exit at once ("Address
+    already in use"). The two test processes start kernels side by side, so this happens.
+    Such a kernel is started again on new ports (a new manager), as jupyter_client's
+    restarter does (``random_ports_until_alive``), but only when one of its ports is now
+    held by another process: a kernel that died of anything else still fails the test.
+    """
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        km = manager()
+        km.start_kernel(**start_kwargs)
+        client = km.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=timeout)
+            return km, client
+        except RuntimeError:
+            client.stop_channels()
+            taken = [] if km.is_alive() else taken_ports(km.get_connection_info())
+            km.shutdown_kernel(now=True)
+            if not taken or attempt == attempts:
+                raise
+            print(
+                f"[tests] the kernel exited at start: its ports {taken} are held by another"
+                f" process; starting it again on new ports (attempt {attempt + 1} of {attempts})",
+                file=sys.stderr,
+            )
+        except BaseException:
+            client.stop_channels()
+            km.shutdown_kernel(now=True)
+            raise
+    raise AssertionError("unreachable")
+
+
+def taken_ports(info: dict[str, Any]) -> list[int]:
+    """The TCP ports of connection ``info`` that something else listens on or uses."""
+    if info.get("transport", "tcp") != "tcp":
+        return []
+    taken = []
+    for name, port in info.items():
+        if not name.endswith("_port") or not port:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # as libzmq binds: a connection of the dead kernel in TIME_WAIT is no owner
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((info.get("ip", "127.0.0.1"), port))
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise
+                taken.append(port)
+    return taken
+
+
+def beaker_manager() -> KernelManager:
+    """A manager of ``beaker_kernel`` whose clients are :class:`BeakerClient`."""
+    return KernelManager(kernel_name="beaker_kernel", client_class="tests.client.BeakerClient")
+
+
 def start_beaker(
     extra_env: dict[str, str] | None = None,
     startup_timeout: float = 60,
@@ -190,21 +258,16 @@ def start_beaker(
     import os
 
     env = {**os.environ, **(extra_env or {})}
-    km = KernelManager(kernel_name="beaker_kernel", client_class="tests.client.BeakerClient")
-    if log is None:
-        km.start_kernel(env=env)
-    else:
-        km.start_kernel(env=env, stderr=log, extra_arguments=["--log-level=DEBUG"])
-    client = km.client()
-    client.start_channels()
+    start: dict[str, Any] = {"env": env}
+    if log is not None:
+        start.update(stderr=log, extra_arguments=["--log-level=DEBUG"])
     if not wait:
+        km = beaker_manager()
+        km.start_kernel(**start)
+        client = km.client()
+        client.start_channels()
         return km, client
-    try:
-        client.wait_for_ready(timeout=startup_timeout)
-    except BaseException:
-        client.stop_channels()
-        km.shutdown_kernel(now=True)
-        raise
+    km, client = start_ready(beaker_manager, startup_timeout, **start)
     client.drain_iopub()
     return km, client
 
@@ -237,8 +300,10 @@ def imported_modules(log: Path) -> set[str]:
 __all__ = [
     "BeakerClient",
     "Exchange",
+    "beaker_manager",
     "imported_modules",
     "running_beaker",
     "start_beaker",
     "start_new_kernel",
+    "start_ready",
 ]

@@ -6,9 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from jupyter_client.manager import KernelManager
-
-from ..client import BeakerClient, imported_modules
+from ..client import BeakerClient, beaker_manager, imported_modules, start_ready
 from ..conftest import SCRIPTED_MODEL, scripted_model_env
 from .conftest import StartAgentKernel
 
@@ -187,12 +185,9 @@ def test_llm_stack_is_imported_only_when_the_agent_is_used(tmp_path: Path) -> No
     (tmp_path / "script.json").write_text('[{"text": "Hi."}]')
 
     with log.open("w") as stderr:
-        km = KernelManager(kernel_name="beaker_kernel", client_class="tests.client.BeakerClient")
-        km.start_kernel(env={**os.environ, **env}, stderr=stderr)
-        client: BeakerClient = km.client()
-        client.start_channels()
+        client: BeakerClient
+        km, client = start_ready(beaker_manager, 60, env={**os.environ, **env}, stderr=stderr)
         try:
-            client.wait_for_ready(timeout=60)
             for language in ("python3", "rlang"):
                 assert client.setup_context("default", language).content["status"] == "ok"
                 assert client.setup_context("dataset", language, {"path": "x.csv"}).content[

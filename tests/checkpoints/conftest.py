@@ -25,6 +25,8 @@ from jupyter_client.manager import KernelManager
 
 from beaker_kernel.errors import ProcedureFailedError
 
+from ..client import start_ready
+
 # The Julia kernel's container, started the way tests/julia_kernel starts it: its
 # kernelspec fixture (and the fixtures that one needs) serve this folder too.
 from ..julia_kernel.conftest import KERNEL_NAME as JULIA_KERNEL_NAME
@@ -274,11 +276,7 @@ def _start(language: Language, spec_dirs: list[str] | None) -> Subkernel:
     kwargs: dict[str, Any] = {"kernel_name": language.kernel_name}
     if spec_dirs is not None:
         kwargs["kernel_spec_manager"] = KernelSpecManager(kernel_dirs=spec_dirs)
-    manager = KernelManager(**kwargs)
-    manager.start_kernel()
-    client = manager.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=TIMEOUT)
+    manager, client = start_ready(lambda: KernelManager(**kwargs), TIMEOUT)
     # wait_for_ready may leave extra kernel_info replies behind.
     while True:
         try:

@@ -13,22 +13,35 @@ from beaker_kernel.kernel import BeakerKernelApp
 from ..client import running_beaker
 
 
-def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
-    # A "python3" kernelspec first on JUPYTER_PATH whose process exits at once.
-    spec = tmp_path / "kernels" / "python3"
+def python_kernelspec(folder: Path, starter: str, display_name: str) -> None:
+    """A "python3" kernelspec in ``folder``, first on JUPYTER_PATH, running ``starter``."""
+    spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(
         json.dumps(
             {
-                "argv": [sys.executable, "-c", "import sys; sys.exit(3)", "{connection_file}"],
-                "display_name": "Broken Python",
+                "argv": [sys.executable, "-c", starter, "-f", "{connection_file}"],
+                "display_name": display_name,
                 "language": "python",
             }
         )
     )
+
+
+def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
+    # A "python3" kernelspec whose process notes each start and exits at once.
+    starts = tmp_path / "starts"
+    python_kernelspec(
+        tmp_path,
+        f"import sys; open({str(starts)!r}, 'a').write('x'); sys.exit(3)",
+        "Broken Python",
+    )
     # No waiting for the kernel: the requests arrive while the start is failing.
     with running_beaker({"JUPYTER_PATH": str(tmp_path)}, wait=False) as (_, client):
-        assert "'python3' kernel exited while starting" in client.start_error()
+        error = client.start_error()
+        assert "'python3' kernel exited while starting, 3 times, on new ports each time" in error
+        assert "says why" in error
+        assert starts.read_text() == "xxx"
 
         run = client.run("1 + 1", timeout=30)
         assert run.content["status"] == "error"
@@ -44,6 +57,38 @@ def test_subkernel_that_exits_at_start(tmp_path: Path) -> None:
         assert answer.stdout() == "42"
 
 
+def test_subkernel_that_exits_at_its_first_start_is_started_again(tmp_path: Path) -> None:
+    # What a subkernel does when another process took one of its ports before it bound
+    # it: it exits at once. Here the first start exits, the second one runs ipykernel.
+    marker = tmp_path / "exited-once"
+    starter = (
+        "import os, sys\n"
+        f"marker = {str(marker)!r}\n"
+        "if not os.path.exists(marker):\n"
+        "    open(marker, 'w').close()\n"
+        "    sys.exit('Address already in use')\n"
+        "from ipykernel.kernelapp import launch_new_instance\n"
+        "launch_new_instance()\n"
+    )
+    python_kernelspec(tmp_path, starter, "Python, second time lucky")
+    log = tmp_path / "beaker.log"
+    with (
+        log.open("wb") as stderr,
+        running_beaker({"JUPYTER_PATH": str(tmp_path)}, log=stderr) as (_, client),
+    ):
+        assert client.run("print(6 * 7)").stdout() == "42\n"
+        info = client.request("kernel_info_request").content
+        assert info["status"] == "ok"
+        assert info["language_info"]["name"] == "python"
+    assert marker.exists()
+    logged = log.read_text()
+    assert (
+        "The 'python3' kernel exited while starting (attempt 1 of 3); starting it again on"
+        " new ports" in logged
+    )
+    assert "attempt 2 of 3" not in logged
+
+
 def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
     # A "python3" kernelspec that starts ipykernel once; started again, it exits.
     marker = tmp_path / "started-once"
@@ -55,17 +100,7 @@ def test_subkernel_that_cannot_restart_after_a_crash(tmp_path: Path) -> None:
         "from ipykernel.kernelapp import launch_new_instance\n"
         "launch_new_instance()\n"
     )
-    spec = tmp_path / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-c", starter, "-f", "{connection_file}"],
-                "display_name": "Python once",
-                "language": "python",
-            }
-        )
-    )
+    python_kernelspec(tmp_path, starter, "Python once")
     with running_beaker({"JUPYTER_PATH": str(tmp_path)}) as (_, client):
         assert client.run("print('first')").stdout() == "first\n"
         crash = client.run("import os; os._exit(1)", timeout=30)
@@ -99,17 +134,7 @@ def test_unknown_default_language() -> None:
 
 def test_subkernel_that_never_answers(tmp_path: Path) -> None:
     # A "python3" kernelspec whose process runs but never answers, and a short timeout.
-    spec = tmp_path / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-c", "import time; time.sleep(600)", "{connection_file}"],
-                "display_name": "Silent Python",
-                "language": "python",
-            }
-        )
-    )
+    python_kernelspec(tmp_path, "import time; time.sleep(600)", "Silent Python")
     env = {"JUPYTER_PATH": str(tmp_path), "BEAKER_SUBKERNEL_STARTUP_TIMEOUT": "2"}
     with running_beaker(env, wait=False) as (_, client):
         assert "'python3' kernel did not answer within 2 s" in client.start_error()

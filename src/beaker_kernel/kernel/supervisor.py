@@ -24,6 +24,20 @@ log = logging.getLogger("beaker_kernel")
 
 Prepare = Callable[[SubkernelLink], Awaitable[None]]
 
+#: How many times a subkernel whose process exits while starting is started, in all.
+START_ATTEMPTS = 3
+
+
+class SubkernelExitedError(SubkernelStartError):
+    """The subkernel's process exited before it answered ``kernel_info``.
+
+    Front ends see it as the :class:`SubkernelStartError` it is.
+    """
+
+    @property
+    def ename(self) -> str:
+        return "SubkernelStartError"
+
 
 class SupervisorSettings(Protocol):
     subkernel_startup_timeout: float
@@ -163,11 +177,8 @@ class Supervisor:
         }
         self._kernelspecs = specs
         kernel_name = subkernel.choose_kernelspec(specs, wanted)
-        handle = await self.launcher.start(kernel_name)
-        handle.local = runs_locally(specs[kernel_name])
-        link = self.links.open_link(handle)
+        link = await self._start_answering(kernel_name, runs_locally(specs[kernel_name]))
         try:
-            await self._wait_until_answering(link)
             if prepare is not None:
                 await prepare(link)
         except BaseException:
@@ -177,6 +188,44 @@ class Supervisor:
         self.adopt(link, subkernel)
         if old is not None:
             await self._close(old, SubkernelDiedError("The subkernel was stopped"))
+
+    async def _start_answering(self, kernel_name: str, local: bool) -> SubkernelLink:
+        """Start ``kernel_name`` and return its link once it answers.
+
+        A kernel whose process exits while starting is started again, on new ports, up to
+        :data:`START_ATTEMPTS` times in all. Its ports are chosen free before it starts,
+        and another process that takes one of them before the kernel binds it makes the
+        kernel exit (``Address already in use``): jupyter_client's own restarter does the
+        same (``random_ports_until_alive``). A kernel that does not answer in time is not
+        started again.
+        """
+        assert self.launcher is not None
+        attempt = 1
+        while True:
+            handle = await self.launcher.start(kernel_name)
+            handle.local = local
+            link = self.links.open_link(handle)
+            try:
+                await self._wait_until_answering(link)
+                return link
+            except SubkernelExitedError as e:
+                await self._close(link, SubkernelDiedError("The subkernel was stopped"))
+                if attempt == START_ATTEMPTS:
+                    raise SubkernelStartError(
+                        f"{e.message}, {START_ATTEMPTS} times, on new ports each time. Its"
+                        " error output, in the log of the Beaker kernel or service that"
+                        " started it, says why."
+                    ) from e
+                log.warning(
+                    "%s (attempt %d of %d); starting it again on new ports",
+                    e.message,
+                    attempt,
+                    START_ATTEMPTS,
+                )
+                attempt += 1
+            except BaseException:
+                await self._close(link, SubkernelDiedError("The subkernel was stopped"))
+                raise
 
     async def _close(self, link: SubkernelLink, error: Exception, *, shutdown: bool = True) -> None:
         if self._on_link_closing is not None:
@@ -207,7 +256,7 @@ class Supervisor:
                 return
             except TimeoutError:
                 if not await link.handle.is_alive():
-                    raise SubkernelStartError(
+                    raise SubkernelExitedError(
                         f"The {link.kernel_name!r} kernel exited while starting"
                     ) from None
                 if time.monotonic() > deadline:
