@@ -12,6 +12,8 @@ from beaker_kernel.environment import passed_to_subkernels, subkernel_environmen
 from ..client import running_beaker
 from ..service.conftest import start_service, stop_service
 
+pytestmark = pytest.mark.security
+
 DATABASE_URL = "postgres://app:hunter2-db-password@db.internal/app"
 
 PRINT_ENV = "import os, json; print(json.dumps(dict(os.environ)))"

@@ -21,6 +21,8 @@ from ..service.conftest import start_service, stop_service
 from ..service_client import KernelSocket
 from .conftest import Service, kernel_processes, runtime_leftovers, setting, wait_until
 
+pytestmark = pytest.mark.security
+
 
 def leftovers(service: Service) -> dict[str, list[str]]:
     """What is left once every kernel should be gone."""

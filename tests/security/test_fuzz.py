@@ -27,6 +27,8 @@ from ..service_client import V1_PROTOCOL, KernelSocket
 from .conftest import Service, kernel_processes, setting
 from .fuzz_messages import Frame, FrameMaker
 
+pytestmark = pytest.mark.security
+
 #: valid requests interleaved: one after this many fuzz frames
 EVERY = 10
 #: seconds a valid request may take to be answered (a slow one, not a lost one)

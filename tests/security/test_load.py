@@ -12,7 +12,11 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from .conftest import Service, setting
+
+pytestmark = pytest.mark.security
 
 
 def test_sessions_in_parallel_lose_no_reply(service: Service, figures: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from ..service.conftest import Service, start_service, stop_service
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.security, pytest.mark.slow, pytest.mark.timeout(180)]
 
 #: Modules the Beaker kernel imports while it starts, sets a context up or runs a cell.
 SHADOWED = ("asyncio", "base64", "bisect", "hmac", "jinja2", "json", "random", "uuid", "zmq")

@@ -10,6 +10,8 @@ import pytest
 
 from beaker_kernel.service.kernels import BeakerMappingKernelManager
 
+pytestmark = pytest.mark.security
+
 REPO = Path(__file__).resolve().parents[2]
 
 
