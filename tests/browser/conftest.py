@@ -40,10 +40,10 @@ from typing import Any
 
 import pytest
 
+from ..packages import REPO
 from ..service_client import ServiceClient, free_port
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 NODE = os.environ.get("BEAKER_NODE", "/usr/bin/node")
 CHROMIUM = os.environ.get("BEAKER_CHROMIUM", "/usr/bin/chromium")
 SCRIPTED_MODEL = "tests.browser.scripted_replies:RepliesByRequest"

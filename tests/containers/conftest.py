@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from ..packages import REPO
 from ..service_client import KernelSocket, ServiceClient, free_port
 
-REPO = Path(__file__).resolve().parents[2]
 LABEL_INSTANCE = "org.beaker-kernel.instance"
 LABEL_KERNEL_ID = "org.beaker-kernel.kernel-id"
 IMAGES = (

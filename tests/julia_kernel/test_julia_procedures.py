@@ -8,18 +8,17 @@ fails here.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from beaker_kernel.lib.procedures import ProcedureSet
 
+from ..packages import REPO
 from .conftest import JuliaClient
 
 pytestmark = pytest.mark.julia
 
-REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / "procedures"
 DATASET = REPO / "contexts" / "dataset" / "procedures"
 

@@ -10,9 +10,9 @@ import pytest
 
 from beaker_kernel.service.kernels import BeakerMappingKernelManager
 
-pytestmark = pytest.mark.security
+from ..packages import REPO
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.security
 
 
 def test_no_connection_file_in_the_checkout() -> None:
