@@ -262,6 +262,7 @@ def warm(server: Server, options: Options, result: dict[str, Any], timer: Timer)
             {"plain": sessions["plain"], "beaker": sessions["beaker"]}, options
         )
         result["memory"] = measure.memory(sessions)
+        result["unlisted_rss_mib"] = measure.unlisted_rss_mib(server)
         timer.section("context_switch", "context switches")
         result["context_switch"] = measure.context_switches(
             sessions["beaker"], options, result["r_available"]
@@ -439,6 +440,8 @@ def rows(r: dict[str, Any]) -> list[Row]:
             m["beaker_context"]["session_rss_mib"],
             m["plain"]["session_rss_mib"],
         )
+    if r.get("unlisted_rss_mib") is not None:
+        add("RSS warm subkernel (one per service), MiB", r["unlisted_rss_mib"], None)
     if "idle_sessions" in r:
         b, p = r["idle_sessions"][IDLE_BEAKER], r["idle_sessions"]["plain"]
         add("idle sessions, answering of requested", _count(b), _count(p))

@@ -251,6 +251,19 @@ def memory(sessions: dict[str, Session]) -> dict[str, Any]:
     return out
 
 
+def unlisted_rss_mib(server: Server) -> float:
+    """RSS of the kernel processes the server runs but does not list, in MiB: the warm
+    subkernel of ``beaker serve`` (docs/service.md), which belongs to no session and is
+    one more process per service, not per session."""
+    listed = server.kernel_ids()
+    total = 0
+    for kernel_id, proc in server.kernel_processes().items():
+        if kernel_id not in listed:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+    return total / MIB
+
+
 # --------------------------------------------------------------------------- idle sessions
 
 

@@ -49,7 +49,10 @@ def start_service(
     """``beaker serve [args]`` (or another ``command``) with ``BEAKER_PORT`` = ``port``
     unless ``extra_env`` says otherwise, and the token in ``token_variable`` only; waits
     until ``http://host:port/health`` answers. The runtime directory is ``runtime``
-    (default: ``tmp_path/runtime``, too long a path for IPC sockets)."""
+    (default: ``tmp_path/runtime``, too long a path for IPC sockets). The warm subkernel
+    is off unless ``extra_env`` turns it on (``BEAKER_WARM_SUBKERNEL=1``, as
+    ``test_warm.py`` and the browser tests run it), so that a test finds only the
+    processes and files of the kernels it started."""
     port = port or free_port()
     runtime = runtime or tmp_path / "runtime"
     log_path = tmp_path / "service.log"
@@ -59,6 +62,7 @@ def start_service(
         token_variable: TOKEN,
         "OPENAI_API_KEY": SECRET_KEY,
         "JUPYTER_RUNTIME_DIR": str(runtime),
+        "BEAKER_WARM_SUBKERNEL": "0",
         **(extra_env or {}),
     }
     process = subprocess.Popen(

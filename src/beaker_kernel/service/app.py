@@ -418,6 +418,18 @@ class BeakerServiceApp(ExtensionApp):
             __version__,
         )
 
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Now that the server's event loop runs: the warm subkernel (see .prestart).
+        manager = self.server.kernel_manager
+        if isinstance(manager, BeakerMappingKernelManager):
+            try:
+                await manager.start_warm()
+            except Exception:
+                self.log.exception(
+                    "Beaker: could not start the warm subkernel; each Beaker kernel starts "
+                    "its first subkernel along with it instead"
+                )
+
     async def stop_extension(self) -> None:
         set_state(None)
 

@@ -172,7 +172,7 @@ class PrestartedHandler(BeakerHandler):
         kernel_name = body.get("kernel_name")
         if not isinstance(parent_id, str) or not isinstance(kernel_name, str):
             raise web.HTTPError(400, "parent_id and kernel_name must be strings")
-        prestart = self.beaker.prestarts.pop(parent_id, None)
+        prestart = self.beaker.pop_prestart(parent_id)
         if prestart is None:
             raise web.HTTPError(404, f"No subkernel was started ahead for kernel {parent_id}")
         if prestart.kernel_name != kernel_name:

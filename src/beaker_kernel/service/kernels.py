@@ -34,6 +34,7 @@ whose deletion deletes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -70,15 +71,34 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         "(default on).",
     ).tag(config=True)
 
+    warm_subkernel = Bool(
+        help="Keep one local subkernel started for the next Beaker kernel (see "
+        "beaker_kernel.service.prestart); needs prestart_subkernels. Environment: "
+        "BEAKER_WARM_SUBKERNEL (default on).",
+    ).tag(config=True)
+
+    warm_delay = Float(
+        30.0,
+        help="Seconds the next warm subkernel waits, at most, for the Beaker kernel that "
+        "took the last one to claim it, before it starts.",
+    ).tag(config=True)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         #: kernel id → the key it is to sign with, for the kernels about to start that share
         #: one (a Beaker kernel and the local subkernel started ahead for it).
         self._shared_keys: dict[str, bytes] = {}
+        #: The warm subkernel, started for no Beaker kernel yet (its ``parent_id`` empty).
+        self._warm: Prestart | None = None
+        self._stopping = False
 
     @default("prestart_subkernels")
     def _default_prestart_subkernels(self) -> bool:
         return env_bool("BEAKER_PRESTART_SUBKERNELS", default=True)
+
+    @default("warm_subkernel")
+    def _default_warm_subkernel(self) -> bool:
+        return env_bool("BEAKER_WARM_SUBKERNEL", default=True)
 
     @default("connection_dir")
     def _default_connection_dir(self) -> str:
@@ -110,19 +130,25 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
             kernel_id = kernel_id or str(uuid.uuid4())
             beaker_env = {**(kwargs.get("env") or os.environ), **(beaker_spec.env or {})}
             sub_name = first_kernelspec(beaker_env, specs)
-            key = None
-            if sub_name is not None and runs_locally(specs[sub_name]):
-                # The two sign with one key: Beaker relays such a subkernel's iopub
-                # without re-signing (kernel/passthrough.py).
-                key = self._shared_keys[kernel_id] = new_id_bytes()
-            prestart = self._prestart(kernel_id, sub_name, key)
+            prestart = self._take_warm(kernel_id, sub_name)
+            if prestart is None:
+                key = None
+                if sub_name is not None and runs_locally(specs[sub_name]):
+                    # The two sign with one key: Beaker relays such a subkernel's iopub
+                    # without re-signing (kernel/passthrough.py).
+                    key = new_id_bytes()
+                prestart = self._prestart(kernel_id, sub_name, key)
+            if prestart is not None:
+                if prestart.key is not None:
+                    self._shared_keys[kernel_id] = prestart.key
+                if self.warm_subkernel and runs_locally(specs[prestart.kernel_name]):
+                    state.spawn(self._warm_after(prestart))
             try:
                 started: str = await super()._async_start_kernel(
                     kernel_id=kernel_id, path=path, **kwargs
                 )
             except BaseException:
-                if prestart is not None and kernel_id in state.prestarts:
-                    del state.prestarts[kernel_id]
+                if prestart is not None and state.pop_prestart(kernel_id) is not None:
                     state.spawn(discard(prestart, self))
                 raise
             finally:
@@ -176,20 +202,26 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         state = get_state()
         if state is None or kernel_name is None:
             return None
-        kernel_id = str(uuid.uuid4())
-        if key is not None:
-            self._shared_keys[kernel_id] = key
-        task = asyncio.ensure_future(self._start_ahead(kernel_id, kernel_name, parent_id))
-        # A failure is logged by _start_ahead and answered to the claim, if one comes.
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        prestart = Prestart(parent_id, kernel_name, kernel_id, task)
+        prestart = self._start_ahead(parent_id, kernel_name, key)
         state.prestarts[parent_id] = prestart
         return prestart
 
-    async def _start_ahead(self, kernel_id: str, kernel_name: str, parent_id: str) -> str:
+    def _start_ahead(self, parent_id: str, kernel_name: str, key: bytes | None) -> Prestart:
+        """Start ``kernel_name`` ahead (in a task) for the Beaker kernel ``parent_id``, or
+        warm when ``parent_id`` is empty."""
+        kernel_id = str(uuid.uuid4())
+        if key is not None:
+            self._shared_keys[kernel_id] = key
+        task = asyncio.ensure_future(self._start_ahead_task(kernel_id, kernel_name, parent_id))
+        # A failure is logged by _start_ahead_task and answered to the claim, if one comes.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return Prestart(parent_id, kernel_name, kernel_id, task, key=key)
+
+    async def _start_ahead_task(self, kernel_id: str, kernel_name: str, parent_id: str) -> str:
         state = get_state()
         if state is not None:
             state.started_ahead.add(kernel_id)
+        purpose = f"ahead for {parent_id}" if parent_id else "warm, for the next Beaker kernel"
         try:
             started: str = await self._async_start_kernel(
                 kernel_id=kernel_id, kernel_name=kernel_name
@@ -198,20 +230,95 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
             self._shared_keys.pop(kernel_id, None)
             if state is not None:
                 state.started_ahead.discard(kernel_id)
+            if self._warm is not None and self._warm.kernel_id == kernel_id:
+                self._warm = None
             self.log.warning(
-                "The %s subkernel started ahead for %s failed to start: %s; the Beaker "
-                "kernel will start one itself",
+                "The %s subkernel started %s failed to start: %s; %s",
                 kernel_name,
-                parent_id,
+                purpose,
                 e,
+                "the Beaker kernel will start one itself"
+                if parent_id
+                else "the next Beaker kernel starts one of its own",
             )
             raise
-        self.log.info("Started subkernel %s (%s) ahead for %s", started, kernel_name, parent_id)
+        self.log.info("Started subkernel %s (%s) %s", started, kernel_name, purpose)
         return started
+
+    # ------------------------------------------------------------------ warm subkernel
+
+    async def start_warm(self) -> None:
+        """Start the warm subkernel (see :mod:`.prestart`): the one the Beaker kernel
+        ``beaker_kernel`` (else the default kernel, else the first Beaker kernelspec by
+        name) starts first, when it runs locally."""
+        if not (self.prestart_subkernels and self.warm_subkernel) or get_state() is None:
+            return
+        name = await asyncio.to_thread(self._warm_kernelspec)
+        if name is not None:
+            self._fill_warm(name)
+
+    def _warm_kernelspec(self) -> str | None:
+        manager = self.kernel_spec_manager or KernelSpecManager(parent=self)
+        models = manager.get_all_specs()
+        beakers = sorted(name for name, model in models.items() if _is_beaker(model["spec"]))
+        if not beakers:
+            return None
+        preferred = ("beaker_kernel", self.default_kernel_name)
+        beaker = next((name for name in preferred if name in beakers), beakers[0])
+        spec = models[beaker]["spec"]
+        specs = {name: m["spec"] for name, m in models.items() if not _is_beaker(m["spec"])}
+        sub_name = first_kernelspec({**os.environ, **(spec.get("env") or {})}, specs)
+        if sub_name is None or not runs_locally(specs[sub_name]):
+            return None
+        return sub_name
+
+    def _fill_warm(self, kernel_name: str) -> None:
+        if self._warm is None and not self._stopping:
+            self._warm = self._start_ahead("", kernel_name, new_id_bytes())
+
+    def _take_warm(self, parent_id: str, kernel_name: str | None) -> Prestart | None:
+        """The warm subkernel, now started ahead for ``parent_id``, when it runs
+        ``kernel_name`` and has not failed or gone."""
+        warm, state = self._warm, get_state()
+        if warm is None or state is None or warm.kernel_name != kernel_name:
+            return None
+        task = warm.task
+        if task.done() and (task.cancelled() or task.exception() or warm.kernel_id not in self):
+            self._warm = None
+            return None
+        self._warm = None
+        prestart = Prestart(parent_id, warm.kernel_name, warm.kernel_id, task, key=warm.key)
+        state.prestarts[parent_id] = prestart
+        self.log.info(
+            "Handing warm subkernel %s (%s) to %s", warm.kernel_id, warm.kernel_name, parent_id
+        )
+        return prestart
+
+    async def _warm_after(self, prestart: Prestart) -> None:
+        """Start the next warm subkernel once ``prestart`` is claimed or given up (or after
+        :attr:`warm_delay` seconds), so that the two starts do not compete."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(prestart.settled.wait(), self.warm_delay)
+        self._fill_warm(prestart.kernel_name)
+
+    def list_kernels(self) -> list[dict[str, Any]]:
+        kernels: list[dict[str, Any]] = super().list_kernels()  # type: ignore[no-untyped-call]
+        warm = self._warm
+        if warm is None:
+            return kernels
+        return [k for k in kernels if k["id"] != warm.kernel_id]
+
+    async def _async_shutdown_all(self, now: bool = False) -> None:
+        self._stopping = True
+        await super()._async_shutdown_all(now=now)
+
+    shutdown_all = _async_shutdown_all  # type: ignore[assignment]
 
     async def _async_shutdown_kernel(
         self, kernel_id: str, now: bool | None = False, restart: bool | None = False
     ) -> None:
+        if not restart and self._warm is not None and self._warm.kernel_id == kernel_id:
+            self._warm = None
         if kernel_id in self:
             await self._start_settled(kernel_id)
         await super()._async_shutdown_kernel(  # type: ignore[no-untyped-call]
@@ -249,6 +356,8 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         super().start_watching_activity(kernel_id)  # type: ignore[no-untyped-call]
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        if self._warm is not None and self._warm.kernel_id == kernel_id:
+            return  # nobody uses it yet: it waits for the next Beaker kernel
         if self._living_parent(kernel_id) is not None:
             return  # it goes with its Beaker kernel, which is culled on its own activity
         await super().cull_kernel_if_idle(kernel_id)  # type: ignore[no-untyped-call]

@@ -16,6 +16,15 @@ attempt: the Beaker kernel starts one the usual way.
 
 ``BeakerMappingKernelManager.prestart_subkernels`` (environment
 ``BEAKER_PRESTART_SUBKERNELS=0``) turns this off.
+
+A warm subkernel goes one step further: the service keeps one local subkernel started
+before any Beaker kernel asks for it, and hands it to the next Beaker kernel that would
+start that kernelspec first; then it starts the next one, once that Beaker kernel has
+claimed it (or let it go), so that the new start does not compete with the session's
+own. A warm subkernel belongs to no Beaker kernel: ``GET /api/kernels`` does not list it
+and the culler leaves it alone; stopping the service stops it.
+``BeakerMappingKernelManager.warm_subkernel`` (environment ``BEAKER_WARM_SUBKERNEL=0``)
+turns this off; it is off along with ``prestart_subkernels``.
 """
 
 from __future__ import annotations
@@ -44,6 +53,14 @@ class Prestart:
     kernel_id: str
     #: The start; its result is the kernel id.
     task: asyncio.Task[str] = field(repr=False)
+    #: The key it signs with, when it shares its Beaker kernel's (else ``None``).
+    key: bytes | None = field(default=None, repr=False)
+    #: Set once it is claimed or given up (:meth:`settle`).
+    settled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def settle(self) -> None:
+        """Mark it claimed or given up: its Beaker kernel no longer waits for it."""
+        self.settled.set()
 
     async def started(self) -> str:
         """The kernel id once started (raises what the start raised)."""

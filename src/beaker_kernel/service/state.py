@@ -70,6 +70,13 @@ class ServiceState:
     def token(self) -> str:
         return str(self.serverapp.identity_provider.token)
 
+    def pop_prestart(self, parent_id: str) -> Prestart | None:
+        """The subkernel started ahead for ``parent_id``, no longer waiting to be claimed."""
+        prestart = self.prestarts.pop(parent_id, None)
+        if prestart is not None:
+            prestart.settle()
+        return prestart
+
     def claim(self, kernel_id: str, parent_id: str | None) -> None:
         if parent_id:
             self.children.setdefault(parent_id, set()).add(kernel_id)
@@ -84,7 +91,7 @@ class ServiceState:
     async def delete_children(self, parent_id: str) -> list[str]:
         """Shut down every subkernel of ``parent_id``; returns their ids."""
         manager = self.serverapp.kernel_manager
-        prestart = self.prestarts.pop(parent_id, None)
+        prestart = self.pop_prestart(parent_id)
         if prestart is not None:
             # never claimed: deleted once its start is over
             await discard(prestart, manager)
