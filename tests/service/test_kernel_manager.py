@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
+import zmq
+from jupyter_client.session import Session
+from zmq.eventloop.zmqstream import ZMQStream
 
 from beaker_kernel.service.kernels import BeakerMappingKernelManager
 
@@ -56,3 +60,62 @@ async def test_a_kernel_just_started_is_listed_as_starting(tmp_path: Path) -> No
         await asyncio.gather(start, return_exceptions=True)
         if kernel_id in manager:
             await manager.shutdown_kernel(kernel_id, now=True)
+
+
+class _IopubOnlyKernel:
+    """What the server's activity watcher uses of a kernel: a real XPUB socket stands for
+    the kernel's iopub, and the test publishes on it."""
+
+    def __init__(self, context: zmq.Context[Any]) -> None:
+        self.context = context
+        self.session = Session(key=b"test-key")
+        self.iopub = context.socket(zmq.XPUB)
+        self.port = self.iopub.bind_to_random_port("tcp://127.0.0.1")
+        self.execution_state = "starting"
+        self.reason = ""
+        self.last_activity: Any = None
+
+    def connect_iopub(self) -> ZMQStream:
+        sub = self.context.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(f"tcp://127.0.0.1:{self.port}")
+        return ZMQStream(sub)
+
+    def publish(self, msg_type: str, content: dict[str, Any]) -> None:
+        self.session.send(self.iopub, msg_type, content)
+
+
+async def test_a_kernel_that_welcomes_the_activity_watcher_is_started(tmp_path: Path) -> None:
+    # Jupyter Server leaves a kernel "starting" until it hears a status, and a websocket's
+    # first kernel_info waits for that; statuses published before the server's watcher
+    # subscribed are lost. A kernel's iopub_welcome answers that very subscription.
+    manager = BeakerMappingKernelManager(root_dir=str(tmp_path), connection_dir=str(tmp_path))
+    context: zmq.Context[Any] = zmq.Context()
+    kernel = _IopubOnlyKernel(context)
+    manager._kernels["k"] = kernel
+    try:
+        manager.start_watching_activity("k")
+        async with asyncio.timeout(10):
+            while not kernel.iopub.poll(0):  # noqa: ASYNC110 - the subscription arriving
+                await asyncio.sleep(0.01)
+        assert kernel.iopub.recv() == b"\x01"
+        # any other message leaves it starting
+        kernel.publish("stream", {"name": "stdout", "text": "x"})
+        await asyncio.sleep(0.3)
+        assert kernel.execution_state == "starting"
+        kernel.publish("iopub_welcome", {"subscription": ""})
+        async with asyncio.timeout(10):
+            while kernel.execution_state == "starting":  # noqa: ASYNC110 - no event to wait on
+                await asyncio.sleep(0.01)
+        assert kernel.execution_state == "idle"
+        # and once started, a status says what it is, as Jupyter Server records it
+        kernel.publish("status", {"execution_state": "busy"})
+        kernel.publish("iopub_welcome", {"subscription": ""})
+        kernel.publish("status", {"execution_state": "idle"})
+        await asyncio.sleep(0.3)
+        assert kernel.execution_state == "idle"
+    finally:
+        del manager._kernels["k"]
+        kernel._activity_stream.close()  # type: ignore[attr-defined]
+        kernel.iopub.close()
+        context.term()

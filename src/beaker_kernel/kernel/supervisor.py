@@ -248,7 +248,7 @@ class Supervisor:
         """
         timeout = self.settings.subkernel_startup_timeout
         deadline = time.monotonic() + timeout
-        attempt_timeout = 0.25
+        attempt_timeout = 0.05
         while True:
             try:
                 await self.links.probe(link, attempt_timeout)

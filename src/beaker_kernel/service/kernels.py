@@ -7,7 +7,8 @@ unknown kernelspec name is the client's mistake: ``POST /api/kernels`` answers 4
 names the kernels there are (Jupyter Server's own manager answers 500).
 
 Starting a Beaker kernel also starts, at the same moment, the subkernel it will ask for
-first (:mod:`.prestart`), so that the two start-ups overlap instead of adding up.
+first (:mod:`.prestart`), so that the two start-ups overlap instead of adding up; or hands
+it the warm subkernel, started before it was asked for.
 
 Two moments in a kernel's start make Jupyter Server's own manager answer 500:
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import uuid
@@ -42,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.session import DELIM as DELIMITER
 from jupyter_client.session import new_id_bytes
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
@@ -354,6 +357,25 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         if self._parent(kernel_id) is not None:
             return
         super().start_watching_activity(kernel_id)  # type: ignore[no-untyped-call]
+        kernel = self._kernels[kernel_id]
+        stream = getattr(kernel, "_activity_stream", None)
+        record = getattr(stream, "_recv_callback", None)
+        if stream is None or record is None:
+            return
+
+        def record_welcome(msg_list: list[bytes]) -> None:
+            # Jupyter Server learns that a kernel has started from the first status the
+            # kernel publishes after this watcher subscribed. The statuses of the first
+            # kernel_info a new websocket sends ("nudge") can come before that subscription
+            # took hold and be lost; the websocket then waits for the next nudge, 0.5 s
+            # later. A kernel's iopub_welcome (JEP 65) answers this very subscription: it
+            # is up, and what comes next will be heard.
+            if kernel.execution_state == "starting" and _is_welcome(msg_list):
+                kernel.execution_state = "idle"
+                self.log.debug("activity on %s: iopub_welcome (idle)", kernel_id)
+            record(msg_list)
+
+        stream.on_recv(record_welcome)
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> None:
         if self._warm is not None and self._warm.kernel_id == kernel_id:
@@ -412,6 +434,16 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
                 # A failed start: jupyter_client's shutdown removes such a kernel itself.
                 log.info("Kernel %s failed to start (%s); removing it", kernel_id, e)
                 return
+
+
+def _is_welcome(msg_list: list[bytes]) -> bool:
+    """Whether the iopub message ``msg_list`` (frames, signature unchecked) is an
+    ``iopub_welcome``."""
+    try:
+        header = msg_list[msg_list.index(DELIMITER) + 2]
+        return bool(json.loads(header).get("msg_type") == "iopub_welcome")
+    except (ValueError, IndexError, AttributeError):
+        return False
 
 
 def _is_beaker(spec: dict[str, Any]) -> bool:
