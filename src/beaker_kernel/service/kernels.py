@@ -378,8 +378,11 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         stream.on_recv(record_welcome)
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> None:
-        if self._warm is not None and self._warm.kernel_id == kernel_id:
-            return  # nobody uses it yet: it waits for the next Beaker kernel
+        state = get_state()
+        if state is not None and kernel_id in state.started_ahead and not self._parent(kernel_id):
+            # Started ahead or warm, and not claimed yet: it waits for its Beaker kernel
+            # (a warm one may have waited longer than the idle timeout).
+            return
         if self._living_parent(kernel_id) is not None:
             return  # it goes with its Beaker kernel, which is culled on its own activity
         await super().cull_kernel_if_idle(kernel_id)  # type: ignore[no-untyped-call]
