@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from .conftest import Service, start_service, stop_service
 from .test_prestart import keys, started_ahead
@@ -190,13 +191,23 @@ def test_stopping_the_service_stops_the_warm_subkernel(tmp_path: Path) -> None:
         stop_service(service)
 
 
-def test_switched_off(tmp_path: Path) -> None:
-    service = start_service(tmp_path, {"BEAKER_WARM_SUBKERNEL": "0"})
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"BEAKER_WARM_SUBKERNEL": "0"},
+        # no warm subkernel without starting ahead, whatever BEAKER_WARM_SUBKERNEL says
+        {**WARM_ON, "BEAKER_PRESTART_SUBKERNELS": "0"},
+    ],
+    ids=["warm-off", "prestart-off"],
+)
+def test_switched_off(tmp_path: Path, env: dict[str, str]) -> None:
+    service = start_service(tmp_path, env)
     try:
         beaker_id, ws = service.beaker_session()
         ws.close()
         assert names(service.kernels()) == ["beaker_kernel", "python3"]
-        assert "warm" not in service.log_path.read_text()
+        assert warm_ids(service) == []
+        assert HANDED.findall(service.log_path.read_text()) == []
         assert service.http("DELETE", f"/api/kernels/{beaker_id}").status == 204
         service.wait_for_kernels(lambda ks: ks == [])
         wait_for_processes(service, set())
