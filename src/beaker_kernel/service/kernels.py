@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import uuid
@@ -44,15 +43,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-from jupyter_client.session import DELIM as DELIMITER
 from jupyter_client.session import new_id_bytes
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
 from traitlets import Bool, Float, default
 
 from ..environment import subkernel_environment
+from ..errors import MessageError
 from ..lib.subkernel import runs_locally
 from ..settings import env_bool
+from ..wire import Frames
 from .prestart import Prestart, discard, first_kernelspec
 from .state import get_state
 
@@ -188,14 +188,7 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
             ) from e
         if not _is_beaker(spec.to_dict()):
             return None, {}
-        specs: dict[str, dict[str, Any]] = {}
-        if others:
-            specs = {
-                name: model["spec"]
-                for name, model in manager.get_all_specs().items()
-                if not _is_beaker(model["spec"])
-            }
-        return spec, specs
+        return spec, _subkernel_specs(manager.get_all_specs()) if others else {}
 
     def _prestart(
         self, parent_id: str, kernel_name: str | None, key: bytes | None
@@ -269,7 +262,7 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         preferred = ("beaker_kernel", self.default_kernel_name)
         beaker = next((name for name in preferred if name in beakers), beakers[0])
         spec = models[beaker]["spec"]
-        specs = {name: m["spec"] for name, m in models.items() if not _is_beaker(m["spec"])}
+        specs = _subkernel_specs(models)
         sub_name = first_kernelspec({**os.environ, **(spec.get("env") or {})}, specs)
         if sub_name is None or not runs_locally(specs[sub_name]):
             return None
@@ -285,11 +278,10 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
         warm, state = self._warm, get_state()
         if warm is None or state is None or warm.kernel_name != kernel_name:
             return None
+        self._warm = None
         task = warm.task
         if task.done() and (task.cancelled() or task.exception() or warm.kernel_id not in self):
-            self._warm = None
-            return None
-        self._warm = None
+            return None  # failed or deleted: the caller starts one ahead instead
         prestart = Prestart(parent_id, warm.kernel_name, warm.kernel_id, task, key=warm.key)
         state.prestarts[parent_id] = prestart
         self.log.info(
@@ -443,10 +435,15 @@ def _is_welcome(msg_list: list[bytes]) -> bool:
     """Whether the iopub message ``msg_list`` (frames, signature unchecked) is an
     ``iopub_welcome``."""
     try:
-        header = msg_list[msg_list.index(DELIMITER) + 2]
-        return bool(json.loads(header).get("msg_type") == "iopub_welcome")
-    except (ValueError, IndexError, AttributeError):
+        return Frames.split(msg_list).header().get("msg_type") == "iopub_welcome"
+    except MessageError:
         return False
+
+
+def _subkernel_specs(models: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """kernel.json by name of every kernelspec in ``models`` (``get_all_specs()``) that is
+    not a Beaker kernel."""
+    return {name: m["spec"] for name, m in models.items() if not _is_beaker(m["spec"])}
 
 
 def _is_beaker(spec: dict[str, Any]) -> bool:
