@@ -46,15 +46,28 @@ def test_the_first_subkernel_is_started_with_the_beaker_kernel(service: Service)
     delete_leaving_nothing(service, beaker_id)
 
 
-def test_a_subkernel_the_beaker_kernel_does_not_want_is_deleted(tmp_path: Path) -> None:
-    # The service starts Python (its environment says nothing else); the Beaker kernel's
-    # own configuration asks for R.
+def r_beaker_config(tmp_path: Path) -> dict[str, str]:
+    """The environment of a service whose Beaker kernels' own configuration asks for R,
+    while the service's environment says nothing (so it starts Python for them)."""
     config = tmp_path / "config"
     config.mkdir()
     (config / "jupyter_beaker_kernel_config.json").write_text(
         json.dumps({"BeakerKernelApp": {"default_language": "rlang", "default_context": "none"}})
     )
-    service = start_service(tmp_path, {"JUPYTER_CONFIG_DIR": str(config)})
+    return {"JUPYTER_CONFIG_DIR": str(config)}
+
+
+def assert_r_answers(service: Service, beaker_id: str) -> None:
+    ws = service.connect(beaker_id)
+    try:
+        _, stdout = ws.execute("cat(6 * 7)")
+        assert stdout == "42"
+    finally:
+        ws.close()
+
+
+def test_a_subkernel_the_beaker_kernel_does_not_want_is_deleted(tmp_path: Path) -> None:
+    service = start_service(tmp_path, r_beaker_config(tmp_path))
     try:
         beaker_id = service.start_beaker()
         kernels = service.wait_for_kernels(lambda ks: names(ks) == ["beaker_kernel", "ir"])
@@ -67,12 +80,7 @@ def test_a_subkernel_the_beaker_kernel_does_not_want_is_deleted(tmp_path: Path) 
         log = service.log_path.read_text()
         assert "started ahead" in log
         assert "and not used" in log
-        ws = service.connect(beaker_id)
-        try:
-            _, stdout = ws.execute("cat(6 * 7)")
-            assert stdout == "42"
-        finally:
-            ws.close()
+        assert_r_answers(service, beaker_id)
         delete_leaving_nothing(service, beaker_id)
     finally:
         stop_service(service)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import time
@@ -12,7 +11,7 @@ import psutil
 import pytest
 
 from .conftest import Service, start_service, stop_service
-from .test_prestart import keys, started_ahead
+from .test_prestart import assert_r_answers, keys, r_beaker_config, started_ahead
 from .test_service import names
 
 WARM_ON = {"BEAKER_WARM_SUBKERNEL": "1"}
@@ -104,23 +103,13 @@ def test_a_session_takes_the_warm_subkernel_and_another_is_started(tmp_path: Pat
 
 
 def test_a_beaker_kernel_of_another_language_leaves_the_warm_subkernel(tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "jupyter_beaker_kernel_config.json").write_text(
-        json.dumps({"BeakerKernelApp": {"default_language": "rlang", "default_context": "none"}})
-    )
-    service = start_service(tmp_path, {**WARM_ON, "JUPYTER_CONFIG_DIR": str(config)})
+    service = start_service(tmp_path, {**WARM_ON, **r_beaker_config(tmp_path)})
     try:
         warm_id = wait_for_warm(service)
         beaker_id = service.start_beaker()
         kernels = service.wait_for_kernels(lambda ks: names(ks) == ["beaker_kernel", "ir"])
         assert warm_id not in {k["id"] for k in kernels}
-        ws = service.connect(beaker_id)
-        try:
-            _, stdout = ws.execute("cat(6 * 7)")
-            assert stdout == "42"
-        finally:
-            ws.close()
+        assert_r_answers(service, beaker_id)
         # The service started Python along with the Beaker kernel (its own environment
         # says nothing else): that was the warm one, which the Beaker kernel let go. It is
         # deleted, and a new one waits.
