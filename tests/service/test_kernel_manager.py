@@ -114,6 +114,9 @@ async def test_a_kernel_that_welcomes_the_activity_watcher_is_started(tmp_path: 
         kernel.publish("status", {"execution_state": "idle"})
         await asyncio.sleep(0.3)
         assert kernel.execution_state == "idle"
+        # and nothing stands in front of Jupyter Server's own recording any more
+        stream = kernel._activity_stream  # type: ignore[attr-defined]
+        assert stream._recv_callback.__name__ == "record_activity"
     finally:
         del manager._kernels["k"]
         kernel._activity_stream.close()  # type: ignore[attr-defined]

@@ -362,9 +362,14 @@ class BeakerMappingKernelManager(AsyncMappingKernelManager):
             # took hold and be lost; the websocket then waits for the next nudge, 0.5 s
             # later. A kernel's iopub_welcome (JEP 65) answers this very subscription: it
             # is up, and what comes next will be heard.
-            if kernel.execution_state == "starting" and _is_welcome(msg_list):
-                kernel.execution_state = "idle"
-                self.log.debug("activity on %s: iopub_welcome (idle)", kernel_id)
+            if kernel.execution_state == "starting":
+                if _is_welcome(msg_list):
+                    kernel.execution_state = "idle"
+                    self.log.debug("activity on %s: iopub_welcome (idle)", kernel_id)
+            else:
+                # Started: from now on only Jupyter Server's own recording, with nothing
+                # in front of it (a restart watches through a new stream, wrapped again).
+                stream.on_recv(record)
             record(msg_list)
 
         stream.on_recv(record_welcome)
