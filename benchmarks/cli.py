@@ -21,7 +21,7 @@ from typing import Any
 import psutil
 
 from . import measure
-from .harness import Server, Session
+from .harness import PROTOCOLS, Server, Session
 from .measure import (
     BEAKER,
     FLOOR,
@@ -116,6 +116,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="leave delayed ACKs on, as a browser has them (adds Jupyter Server's ~40 ms "
         "Nagle delay to every round trip of both kernels)",
     )
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="v1",
+        help="the websocket protocol of the sessions: v1 (binary, as JupyterLab and "
+        "beaker-ts speak it; the default) or json (the older one, where the server "
+        "decodes and encodes every message)",
+    )
     p.add_argument("--table", metavar="JSON", help="print the table of an earlier run and exit")
     p.add_argument("--quick", action="store_true", help="few samples: a smoke test, not numbers")
     args = p.parse_args(argv)
@@ -144,6 +152,7 @@ def options_from(args: argparse.Namespace) -> Options:
         cross_switches=args.cross_switches,
         idle_sessions=args.sessions,
         quickack=not args.no_quickack,
+        protocol=args.protocol,
     )
     if args.quick:
         options.requests, options.cold_starts, options.stream_runs = 20, 1, 1
@@ -599,7 +608,8 @@ def spread(runs: list[dict[str, Any]]) -> str:
 def summary_line(result: dict[str, Any]) -> str:
     m = result["machine"]
     return (
-        f"{result['server']}, {m['cpus']} CPUs, load average "
+        f"{result['server']}, websocket protocol {result['options'].get('protocol', 'json')}, "
+        f"{m['cpus']} CPUs, load average "
         f"{m['load_average_start'][0]:.2f} → {m['load_average_end'][0]:.2f}, "
         f"{result['duration_s']:.0f} s"
     )

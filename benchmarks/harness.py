@@ -2,7 +2,10 @@
 sessions to its kernels.
 
 Both servers speak the same API: ``POST /api/kernels`` starts a kernel and
-``/api/kernels/<id>/channels`` is its websocket (the JSON protocol, one message per frame).
+``/api/kernels/<id>/channels`` is its websocket, spoken in the binary protocol
+``v1.kernel.websocket.jupyter.org`` that JupyterLab and beaker-ts negotiate (the server
+passes messages on without decoding them), or in the older JSON protocol, one message per
+text frame (``protocol="json"``), where the server decodes and encodes every message.
 Under ``beaker serve`` a Beaker kernel starts its subkernel through the server, so the
 subkernel is listed in ``/api/kernels`` too; :meth:`Session.open` finds it by comparing
 the listing before and after, and counts it as part of the session.
@@ -39,10 +42,18 @@ from typing import Any
 import psutil
 import websocket
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_server.services.kernels.connection.base import (
+    deserialize_msg_from_ws_v1,
+    serialize_msg_to_ws_v1,
+)
 
 from . import floor
 
 MIB = 1024 * 1024
+#: The websocket subprotocol of JupyterLab and beaker-ts (binary frames, undecoded by the
+#: server); ``"json"`` names the older protocol of a client that asks for none.
+V1 = "v1.kernel.websocket.jupyter.org"
+PROTOCOLS = ("v1", "json")
 #: Seconds a websocket read waits for a byte before :meth:`Session.wait` checks its deadline.
 READ_TIMEOUT = 5.0
 
@@ -296,11 +307,19 @@ class Session:
     quickack: bool = True
     #: Seconds :meth:`wait` waits for a reply before it raises TimeoutError.
     timeout: float = 180.0
+    #: The websocket protocol spoken (:data:`PROTOCOLS`).
+    protocol: str = "v1"
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def open(
-        cls, server: Server, kernel_name: str, *, quickack: bool = True, timeout: float = 180.0
+        cls,
+        server: Server,
+        kernel_name: str,
+        *,
+        quickack: bool = True,
+        timeout: float = 180.0,
+        protocol: str = "v1",
     ) -> tuple[Session, float]:
         """Start a kernel; returns the session and its cold start in seconds.
 
@@ -317,8 +336,21 @@ class Session:
             # a read gives up after this long without a byte, so that wait() can check its
             # deadline (the server's pings would keep a longer read waiting forever)
             timeout=READ_TIMEOUT,
+            subprotocols=[V1] if protocol == "v1" else None,
         )
-        session = cls(server, kernel_name, kernel["id"], ws, quickack=quickack, timeout=timeout)
+        if protocol == "v1" and ws.getsubprotocol() != V1:
+            ws.close()
+            server.http("DELETE", f"/api/kernels/{kernel['id']}")
+            raise RuntimeError(f"{server.kind} did not accept the websocket protocol {V1}")
+        session = cls(
+            server,
+            kernel_name,
+            kernel["id"],
+            ws,
+            quickack=quickack,
+            timeout=timeout,
+            protocol=protocol,
+        )
         server.opened[kernel_name] += 1
         try:
             session.execute("1")
@@ -346,6 +378,10 @@ class Session:
             "version": "5.3",
             "date": "",
         }
+        if self.protocol == "v1":
+            parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
+            self.ws.send_binary(serialize_msg_to_ws_v1(parts, channel))  # type: ignore[no-untyped-call]
+            return msg_id
         message = {
             "header": header,
             "parent_header": {},
@@ -356,6 +392,25 @@ class Session:
         }
         self.ws.send(json.dumps(message))
         return msg_id
+
+    @staticmethod
+    def decode(frame: str | bytes) -> dict[str, Any]:
+        """A message from a websocket frame: text in the JSON protocol, binary in v1 (its
+        parts decoded as a front end does)."""
+        if isinstance(frame, str):
+            return dict(json.loads(frame))
+        channel, parts = deserialize_msg_from_ws_v1(frame)  # type: ignore[no-untyped-call]
+        header, parent, metadata, content = (json.loads(part) for part in parts[:4])
+        return {
+            "header": header,
+            "msg_id": header.get("msg_id"),
+            "msg_type": header.get("msg_type"),
+            "parent_header": parent,
+            "metadata": metadata,
+            "content": content,
+            "channel": channel,
+            "buffers": parts[4:],
+        }
 
     def wait(
         self, msg_id: str, *, idle: bool = False, iopub: list[dict[str, Any]] | None = None
@@ -371,7 +426,7 @@ class Session:
             if self.quickack:
                 quick_ack(self.ws)
             try:
-                msg = json.loads(self.ws.recv())
+                msg = self.decode(self.ws.recv())
             except websocket.WebSocketTimeoutException:
                 if time.monotonic() > deadline:
                     what = "idle" if reply is not None else "reply"
@@ -418,7 +473,9 @@ class Session:
                 continue
             opcode, frame = self.ws.recv_data_frame(control_frame=True)
             if opcode == websocket.ABNF.OPCODE_TEXT:
-                json.loads(frame.data)
+                self.decode(frame.data.decode())
+            elif opcode == websocket.ABNF.OPCODE_BINARY:
+                self.decode(frame.data)
 
     def execute(self, code: str, *, idle: bool = False) -> Reply:
         """Run ``code``; time it from the send to the reply (to ``idle`` if ``idle``)."""

@@ -84,6 +84,8 @@ class Options:
     #: memory kept free when deciding how many idle sessions fit (MiB)
     memory_reserve_mib: float = 3072
     quickack: bool = True
+    #: The websocket protocol of every session (see :data:`.harness.PROTOCOLS`).
+    protocol: str = "v1"
 
 
 def summary(samples: list[float]) -> dict[str, Any]:
@@ -120,7 +122,11 @@ def open_checked(
     for attempt in range(retries + 1):
         try:
             session, seconds = Session.open(
-                server, kernelspec, quickack=options.quickack, timeout=timeout
+                server,
+                kernelspec,
+                quickack=options.quickack,
+                timeout=timeout,
+                protocol=options.protocol,
             )
             break
         except TimeoutError as e:
