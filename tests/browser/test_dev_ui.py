@@ -2,8 +2,11 @@
 
 run_dev_ui.mjs logs in, chooses a context, runs Python and R cells, asks the agent (the
 scripted model), answers its question, interrupts a long cell, saves the notebook and
-opens it again; each step leaves a screenshot in docs/images/dev-ui/ (docs/dev-ui.md
-shows them). Each test checks one step of that run.
+opens it again; each step leaves a screenshot. Each test checks one step of that run.
+
+The screenshots go to a folder of the test run (under ``BEAKER_BROWSER_REPORTS`` when it is
+set), so running the tests changes no tracked file; with ``BEAKER_UPDATE_SCREENSHOTS=1``
+they replace the ones docs/dev-ui.md shows, in docs/images/dev-ui/.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .pagerun import REPORTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
-SCREENSHOTS = REPO / "docs" / "images" / "dev-ui"
+DOC_SCREENSHOTS = REPO / "docs" / "images" / "dev-ui"
 EXPECTED_SCREENSHOTS = [
     "01-login",
     "02-context",
@@ -78,7 +81,19 @@ class ClickThrough:
 
 
 @pytest.fixture(scope="module")
-def click_through(dev_service: LocalService) -> ClickThrough:
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this run's screenshots go (see the module's docstring)."""
+    if os.environ.get("BEAKER_UPDATE_SCREENSHOTS") == "1":
+        return DOC_SCREENSHOTS
+    if REPORTS:
+        folder = Path(REPORTS) / "dev-ui-screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("dev-ui-screenshots")
+
+
+@pytest.fixture(scope="module")
+def click_through(dev_service: LocalService, screenshots: Path) -> ClickThrough:
     started = time.time()
     result = subprocess.run(
         [
@@ -89,7 +104,7 @@ def click_through(dev_service: LocalService) -> ClickThrough:
             "--token",
             dev_service.token,
             "--screenshots",
-            str(SCREENSHOTS),
+            str(screenshots),
         ],
         cwd=HERE,
         capture_output=True,
@@ -216,10 +231,10 @@ def test_sign_out_stops_the_kernel_and_forgets_the_token(
     assert signed_out["kernel"] not in kernels
 
 
-def test_screenshots_of_every_step(click_through: ClickThrough) -> None:
+def test_screenshots_of_every_step(click_through: ClickThrough, screenshots: Path) -> None:
     missing = []
     for name in EXPECTED_SCREENSHOTS:
-        path = SCREENSHOTS / f"{name}.png"
+        path = screenshots / f"{name}.png"
         if not path.is_file() or path.stat().st_mtime < click_through.started:
             missing.append(name)
     assert not missing, f"screenshots not written by this run: {missing}"
@@ -251,4 +266,4 @@ def test_screenshot_folder_is_the_documented_one() -> None:
     doc = (REPO / "docs" / "dev-ui.md").read_text()
     for name in EXPECTED_SCREENSHOTS:
         assert f"images/dev-ui/{name}.png" in doc, name
-    assert os.path.isdir(SCREENSHOTS)
+        assert (DOC_SCREENSHOTS / f"{name}.png").is_file(), name
