@@ -25,6 +25,8 @@ from .harness import PROTOCOLS, Server, Session
 from .measure import (
     BEAKER,
     FLOOR,
+    FLOOR_PYTHON,
+    FLOORS,
     KERNELS,
     PLAIN,
     PLAIN_R,
@@ -202,7 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log(f"{server.kind} on {server.url}")
     try:
         specs = server.kernelspecs()
-        missing = {PLAIN, BEAKER, *VARIANTS, KERNELS[FLOOR][0]} - specs
+        missing = {PLAIN, BEAKER, *VARIANTS, *(KERNELS[f][0] for f in FLOORS)} - specs
         if missing:
             raise SystemExit(f"kernelspec(s) {', '.join(sorted(missing))} not installed")
         r_available = PLAIN_R in specs
@@ -258,7 +260,7 @@ def warm(server: Server, options: Options, result: dict[str, Any], timer: Timer)
     :data:`PYTHON_LABELS`."""
     sessions = {
         label: measure.open_checked(server, label, options, timeout=60, retries=2)[0]
-        for label in (*PYTHON_LABELS, FLOOR)
+        for label in (*PYTHON_LABELS, *FLOORS)
     }
     try:
         for session in sessions.values():  # warm up
@@ -356,7 +358,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
         beaker: str,
         context: str,
         plain: str,
-        floor: str = "",
+        floors: dict[str, str] | None = None,
     ) -> None:
         for mode, label, target in (
             ("settled", "settled", SETTLED_TARGET),
@@ -369,17 +371,19 @@ def rows(r: dict[str, Any]) -> list[Row]:
             add(f"{prefix} {label}, p95 ms", b["p95_ms"], p["p95_ms"])
             add("  same, default context, median ms", c["median_ms"], p["median_ms"], target, "le")
             add("  same, default context, p95 ms", c["p95_ms"], p["p95_ms"])
-            f = section[mode].get(floor)
-            if f is not None:
-                add(
-                    "  floor: C ZMQ proxy process, median ms",
-                    f["median_ms"],
-                    p["median_ms"],
-                    "",
-                    "info",
-                )
+            for floor, name in (floors or {}).items():
+                f = section[mode].get(floor)
+                if f is not None:
+                    add(f"  floor: {name}, median ms", f["median_ms"], p["median_ms"], "", "info")
 
-    trips(r.get("round_trip", {}), "round trip", "beaker", "beaker_context", "plain", FLOOR)
+    trips(
+        r.get("round_trip", {}),
+        "round trip",
+        "beaker",
+        "beaker_context",
+        "plain",
+        {FLOOR: "C ZMQ proxy process", FLOOR_PYTHON: "shell relayed by a Python loop"},
+    )
     if "r_round_trip" in r:
         trips(r["r_round_trip"], "R round trip", "beaker_r", "beaker_r_context", "plain_r")
     if "streaming" in r:
@@ -421,7 +425,9 @@ def rows(r: dict[str, Any]) -> list[Row]:
             return f"{sum(f['unanswered'].get(k, 0) for k in specs)} of {opened}"
 
         beakers = [spec for spec, slug, _ in KERNELS.values() if slug]
-        plains = [spec for label, (spec, slug, _) in KERNELS.items() if not slug and label != FLOOR]
+        plains = [
+            spec for label, (spec, slug, _) in KERNELS.items() if not slug and label not in FLOORS
+        ]
         add("kernels never answering their first request", tally(beakers), tally(plains))
     if "context_switch" in r:
         cs = r["context_switch"]

@@ -11,7 +11,10 @@ work on Beaker's Python code can remove.
 ``shell,iopub``) relays those channels through the cheapest Python loop instead: Beaker's
 own :class:`~beaker_kernel.kernel.pump.Pump` on an asyncio loop, each message received and
 sent on unchanged (no decoding, no signature check, no re-signing). That is the floor of a
-design that keeps those channels in Python, whatever its Python does with a message.
+design that keeps those channels in Python, whatever its Python does with a message. The
+benchmark measures two of these kernels: ``bench_floor`` (every channel in C) and
+``bench_floor_python`` (shell, control and stdin in Python, iopub in C: the channels Beaker
+itself relays in Python).
 
 Not a Beaker kernel and not for use: it has no interrupts beyond SIGINT and no restarts.
 """
@@ -37,9 +40,13 @@ from beaker_kernel.transport import address
 
 #: Its kernelspec's name in the benchmark's server.
 NAME = "bench_floor"
+#: The kernelspec relaying :data:`BEAKER_PYTHON_CHANNELS` in Python.
+PYTHON_NAME = "bench_floor_python"
 
 #: Names the channels relayed in Python instead of C (see the module's documentation).
 PYTHON_VARIABLE = "BEAKER_BENCH_FLOOR_PYTHON"
+#: The channels the Beaker kernel relays in Python (iopub it hands to C).
+BEAKER_PYTHON_CHANNELS = "shell,control,stdin"
 
 #: channel → (socket facing the server, socket facing the ipykernel)
 CHANNELS = {
@@ -51,15 +58,20 @@ CHANNELS = {
 }
 
 
-def kernelspec() -> dict[str, Any]:
-    """The kernelspec of this kernel, run by this Python with this checkout importable."""
+def kernelspec(python_channels: str = "") -> dict[str, Any]:
+    """The kernelspec of this kernel, run by this Python with this checkout importable,
+    relaying ``python_channels`` (comma-separated) in Python and the others in C."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    relay = f"a Python relay of {python_channels}" if python_channels else "a C ZMQ proxy"
     return {
         "argv": [sys.executable, "-m", "benchmarks.floor", "-f", "{connection_file}"],
-        "display_name": "ipykernel behind a C ZMQ proxy (benchmark floor)",
+        "display_name": f"ipykernel behind {relay} (benchmark floor)",
         "language": "python",
         "interrupt_mode": "signal",
-        "env": {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))},
+        "env": {
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+            PYTHON_VARIABLE: python_channels,
+        },
     }
 
 

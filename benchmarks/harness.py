@@ -15,7 +15,8 @@ installed ``beaker_kernel`` spec that differ only in environment variables, in a
 ``JUPYTER_PATH`` folder inside the server's temporary directory. That is how one server
 runs Beaker kernels with and without a default context, and with an R subkernel, side by
 side. It also offers ``bench_floor`` (:mod:`.floor`), an ipykernel behind a C ZMQ proxy
-process: the floor of any proxy with a process of its own.
+process: the floor of any proxy with a process of its own; and ``bench_floor_python``, the
+same with Beaker's Python channels relayed by a Python loop that does nothing else.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ class Server:
                     "in this environment (benchmarks/run installs it)?"
                 ) from e
             write_spec(data, floor.NAME, floor.kernelspec())
+            write_spec(data, floor.PYTHON_NAME, floor.kernelspec(floor.BEAKER_PYTHON_CHANNELS))
             server_env["JUPYTER_PATH"] = os.pathsep.join(
                 filter(None, [data, os.environ.get("JUPYTER_PATH")])
             )

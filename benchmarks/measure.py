@@ -63,6 +63,10 @@ PYTHON_LABELS = ("plain", "beaker", "beaker_context")
 #: The floor of any proxy process (see :mod:`.floor`), measured in the round trips.
 FLOOR = "floor"
 KERNELS[FLOOR] = (floor.NAME, "", "python")
+#: The floor of a proxy relaying shell, control and stdin in Python (iopub in C), as Beaker.
+FLOOR_PYTHON = "floor_python"
+KERNELS[FLOOR_PYTHON] = (floor.PYTHON_NAME, "", "python")
+FLOORS = (FLOOR, FLOOR_PYTHON)
 R_LABELS = ("plain_r", "beaker_r", "beaker_r_context")
 #: R's ``pass``: runs, and shows nothing.
 R_NOTHING = "invisible(NULL)"
