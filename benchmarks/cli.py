@@ -126,6 +126,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "beaker-ts speak it; the default) or json (the older one, where the server "
         "decodes and encodes every message)",
     )
+    p.add_argument(
+        "--python-floor",
+        action="store_true",
+        help="also measure the floor_python kernel in the round trips (a fifth kernel in "
+        "the rotation, which raises every proxied back-to-back ratio a little)",
+    )
     p.add_argument("--table", metavar="JSON", help="print the table of an earlier run and exit")
     p.add_argument("--quick", action="store_true", help="few samples: a smoke test, not numbers")
     args = p.parse_args(argv)
@@ -155,6 +161,7 @@ def options_from(args: argparse.Namespace) -> Options:
         idle_sessions=args.sessions,
         quickack=not args.no_quickack,
         protocol=args.protocol,
+        python_floor=args.python_floor,
     )
     if args.quick:
         options.requests, options.cold_starts, options.stream_runs = 20, 1, 1
@@ -260,7 +267,7 @@ def warm(server: Server, options: Options, result: dict[str, Any], timer: Timer)
     :data:`PYTHON_LABELS`."""
     sessions = {
         label: measure.open_checked(server, label, options, timeout=60, retries=2)[0]
-        for label in (*PYTHON_LABELS, *FLOORS)
+        for label in (*PYTHON_LABELS, FLOOR, *([FLOOR_PYTHON] if options.python_floor else []))
     }
     try:
         for session in sessions.values():  # warm up

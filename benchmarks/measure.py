@@ -90,6 +90,8 @@ class Options:
     quickack: bool = True
     #: The websocket protocol of every session (see :data:`.harness.PROTOCOLS`).
     protocol: str = "v1"
+    #: Also measure :data:`FLOOR_PYTHON` in the round trips (``--python-floor``).
+    python_floor: bool = False
 
 
 def summary(samples: list[float]) -> dict[str, Any]:
